@@ -1,0 +1,50 @@
+# Tollway: `make run` starts the whole stack locally; `make test` runs every check and test.
+# Both create the virtualenv on first use (Python 3.11, packages from PyPI only).
+
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.tollway-installed
+PROTOS := ext_proc/proto/ext_proc.binpb
+PYTEST_ARGS ?=
+
+.PHONY: venv run test lint typecheck imports unit integration bench clean
+
+venv: $(STAMP) $(PROTOS)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+# Envoy's ext_proc protos as a FileDescriptorSet for upb (xds-protos would shadow our `xds` package).
+$(PROTOS): $(STAMP)
+	$(BIN)/python -m ext_proc.proto.build
+
+run: venv
+	$(BIN)/tollway up
+
+test: venv lint typecheck imports unit integration
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+imports: venv
+	$(BIN)/lint-imports
+
+unit: venv
+	$(BIN)/pytest tests/unit -q $(PYTEST_ARGS)
+
+integration: venv
+	$(BIN)/pytest tests/integration -q $(PYTEST_ARGS)
+
+bench: venv
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(PROTOS) .tollway

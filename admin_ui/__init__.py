@@ -1,0 +1,3 @@
+"""Tollway's admin API (JSON, OpenAPI) and, later, the admin UI."""
+
+__all__: list[str] = []

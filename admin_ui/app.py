@@ -1,0 +1,56 @@
+"""Builds the admin FastAPI app from its services (tests pass fakes; `run` passes Redis adapters)."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+import uvicorn
+from fastapi import FastAPI
+
+from admin_ui.deps import Services
+from admin_ui.errors import install_error_handlers
+from admin_ui.ports import RegistryPort, XdsStatusPort
+from admin_ui.routes import models, registry, status
+from admin_ui.settings import AdminSettings
+from control_plane.registry import RedisRegistryStore, Registry
+from control_plane.xds_status import RedisXdsStatusStore
+
+__all__ = ["create_app", "run"]
+
+
+def create_app(*, registry_port: RegistryPort, xds_status: XdsStatusPort, admin_token: str) -> FastAPI:
+    app = FastAPI(
+        title="Tollway admin API",
+        version="0.1.0",
+        description="Manage the model registry and see what every Envoy node runs.",
+    )
+    app.state.services = Services(registry=registry_port, xds_status=xds_status, admin_token=admin_token)
+    install_error_handlers(app)
+    for router in (models.router, registry.router, status.router):
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+async def run(settings: AdminSettings) -> None:
+    client = aioredis.Redis.from_url(settings.redis_url)
+    app = create_app(
+        registry_port=Registry(RedisRegistryStore(client)),
+        xds_status=RedisXdsStatusStore(client),
+        admin_token=settings.token.get_secret_value(),
+    )
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        loop="uvloop",
+    )
+    try:
+        await uvicorn.Server(config).serve()
+    finally:
+        await client.aclose()

@@ -1,0 +1,3 @@
+"""One router per admin resource."""
+
+__all__: list[str] = []

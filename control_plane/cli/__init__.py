@@ -1,0 +1,3 @@
+"""The `tollway` command line."""
+
+__all__: list[str] = []

@@ -1,0 +1,46 @@
+"""The control plane's error tree. Messages are written for operators and are safe to show them.
+
+TollwayError
+├── RegistryError
+│   ├── RegistryValidationError   a write that breaks a rule; nothing was stored
+│   ├── RegistryNotFoundError     the named object does not exist
+│   └── RegistryConflictError     the registry kept changing under a write; retry
+└── StoreUnavailableError         Redis/Valkey cannot be reached
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "RegistryConflictError",
+    "RegistryError",
+    "RegistryNotFoundError",
+    "RegistryValidationError",
+    "StoreUnavailableError",
+    "TollwayError",
+]
+
+
+class TollwayError(Exception):
+    """Base of every error Tollway raises on purpose; `str(error)` is safe to show an operator."""
+
+
+class RegistryError(TollwayError):
+    pass
+
+
+class RegistryValidationError(RegistryError):
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+class RegistryNotFoundError(RegistryError):
+    pass
+
+
+class RegistryConflictError(RegistryError):
+    pass
+
+
+class StoreUnavailableError(TollwayError):
+    pass

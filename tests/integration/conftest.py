@@ -1,0 +1,75 @@
+"""Real processes on free ports: Valkey, admin API, xds, two ext_procs, Envoy and mock upstreams."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+from control_plane.cli.client import AdminClient
+from control_plane.launcher import Stack, StackInfo, StackSettings
+from control_plane.launcher.process import ManagedProcess
+from control_plane.launcher.readiness import free_port, http_ok, wait_until
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    state_dir = tmp_path_factory.mktemp("tollway-state")
+    settings = StackSettings(
+        state_dir=state_dir, listener_port=0, admin_port=0, ext_proc_workers=2, demo=True, log_level="info"
+    )
+    stack = Stack(settings)
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+        for process in stack.processes.values():
+            if process.exit_code() not in (0, -15, None):
+                sys.stderr.write(
+                    f"--- {process.name} exited {process.exit_code()}:\n{process.log_tail(50)}\n"
+                )
+
+
+@pytest.fixture(scope="session")
+def info(stack: Stack) -> StackInfo:
+    assert stack.info is not None
+    return stack.info
+
+
+@pytest.fixture
+def admin(info: StackInfo) -> Iterator[AdminClient]:
+    client = AdminClient(info.admin_url, info.admin_token)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def client(info: StackInfo) -> openai.OpenAI:
+    return openai.OpenAI(base_url=info.listener_url, api_key="tollway-test", max_retries=0, timeout=10.0)
+
+
+@pytest.fixture
+def mock_upstream(tmp_path: Path) -> Iterator[Callable[[str], str]]:
+    """Starts extra mock upstreams by name; returns each one's OpenAI base URL."""
+    started: list[ManagedProcess] = []
+
+    def start(name: str) -> str:
+        port = free_port()
+        argv = [sys.executable, "-m", "control_plane.demo.mock_upstream", "--host", "127.0.0.1",
+                "--port", str(port), "--name", name]  # fmt: skip
+        process = ManagedProcess(name, argv, log_path=tmp_path / f"{name}.log")
+        process.start()
+        started.append(process)
+        url = f"http://127.0.0.1:{port}"
+        assert wait_until(lambda: http_ok(f"{url}/health"), timeout_s=20, alive=process.is_running), (
+            process.log_tail()
+        )
+        return f"{url}/v1"
+
+    yield start
+    for process in started:
+        process.stop()

@@ -1,0 +1,83 @@
+"""The walking skeleton end to end: the official openai SDK → Envoy → ext_proc → mock upstream."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+
+from control_plane.launcher import StackInfo
+
+pytestmark = pytest.mark.integration
+
+
+def test_non_stream_chat_completion(client: openai.OpenAI) -> None:
+    reply = client.chat.completions.create(
+        model="demo", messages=[{"role": "user", "content": "hello there"}]
+    )
+    assert reply.choices[0].message.content == "[demo-upstream] echo: hello there"
+    assert reply.choices[0].finish_reason == "stop"
+    assert reply.usage is not None
+    assert reply.usage.completion_tokens == 4
+
+
+def test_stream_chat_completion_with_usage(client: openai.OpenAI) -> None:
+    stream = client.chat.completions.create(
+        model="demo",
+        messages=[{"role": "user", "content": "stream me"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "[demo-upstream] echo: stream me"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens == 4
+
+
+def test_models_list_comes_from_the_registry(client: openai.OpenAI) -> None:
+    ids = [m.id for m in client.models.list()]
+    assert "demo" in ids
+    assert client.models.retrieve("demo").id == "demo"
+
+
+def test_unknown_model_is_an_openai_404(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
+    assert caught.value.code == "model_not_found"
+    assert caught.value.response.headers.get("x-request-id")
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (b"{not json", 400, "invalid_json"),
+        (b'{"messages": []}', 400, "model_required"),
+        (b'{"model": 42}', 400, "model_required"),
+    ],
+)
+def test_bad_requests_get_openai_errors(info: StackInfo, body: bytes, status: int, code: str) -> None:
+    response = httpx.post(
+        f"{info.listener_url}/chat/completions", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json()["error"]["code"] == code
+    assert response.headers.get("x-request-id")
+
+
+def test_client_cannot_choose_the_route_with_gateway_headers(info: StackInfo) -> None:
+    """A client-sent x-tollway-model is stripped: the body's model decides."""
+    response = httpx.post(
+        f"{info.listener_url}/chat/completions",
+        json={"model": "no-such-model", "messages": [{"role": "user", "content": "x"}]},
+        headers={"x-tollway-model": "demo"},
+    )
+    assert response.status_code == 404
+
+
+def test_unknown_path_is_a_json_404(info: StackInfo) -> None:
+    response = httpx.post(f"{info.listener_url}/nothing-here", json={})
+    assert response.status_code == 404
+    assert response.json()["error"]["type"] == "invalid_request_error"

@@ -1,0 +1,59 @@
+"""A paced load generator for integration tests: threads posting chat completions, recording outcomes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+__all__ = ["Load"]
+
+
+@dataclass
+class Load:
+    """Sends `rate` requests per second in total to `model` until stopped; records every status code."""
+
+    base_url: str
+    model: str
+    rate: float = 60.0
+    threads: int = 4
+    statuses: list[int] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _workers: list[threading.Thread] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __enter__(self) -> Load:
+        for _ in range(self.threads):
+            worker = threading.Thread(target=self._run, daemon=True)
+            worker.start()
+            self._workers.append(worker)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for worker in self._workers:
+            worker.join(timeout=10)
+
+    @property
+    def errors(self) -> list[str]:
+        with self._lock:
+            return [*self.failures, *(f"HTTP {s}" for s in self.statuses if s != 200)]
+
+    def _run(self) -> None:
+        interval = self.threads / self.rate
+        body = {"model": self.model, "messages": [{"role": "user", "content": "load"}]}
+        with httpx.Client(timeout=10.0) as client:
+            next_at = time.monotonic()
+            while not self._stop.is_set():
+                try:
+                    status = client.post(f"{self.base_url}/chat/completions", json=body).status_code
+                    with self._lock:
+                        self.statuses.append(status)
+                except httpx.HTTPError as exc:
+                    with self._lock:
+                        self.failures.append(type(exc).__name__)
+                next_at += interval
+                self._stop.wait(max(0.0, next_at - time.monotonic()))
