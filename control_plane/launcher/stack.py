@@ -185,8 +185,8 @@ class Stack:
 
     def _start_demo_upstream(self, admin_url: str, token: str) -> str:
         port = free_port()
-        argv = [sys.executable, "-m", "control_plane.demo.mock_upstream", "--host", _HOST, "--port", str(port),
-                "--name", "demo-upstream"]  # fmt: skip
+        argv = [sys.executable, "-m", "control_plane.demo.mock_upstream",
+                "--host", _HOST, "--port", str(port), "--name", "demo-upstream"]  # fmt: skip
         url = f"http://{_HOST}:{port}"
         self._launch("demo-upstream", argv, lambda: http_ok(f"{url}/health"), self._python_env())
         model = Model(
