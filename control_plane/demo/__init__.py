@@ -1,0 +1,3 @@
+"""Demo pieces for `make run`, integration tests and benchmarks: a mock OpenAI upstream."""
+
+__all__: list[str] = []

@@ -1,0 +1,265 @@
+"""The mock's ASGI app: OpenAI routes, SSE streaming, failure injection and counters (`create_app`)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+import anyio
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
+
+from control_plane.demo.mock_upstream.behaviour import (
+    BACKEND_HEADER,
+    Behaviour,
+    BehaviourError,
+    FailureLedger,
+)
+from control_plane.demo.mock_upstream.reply import (
+    Endpoint,
+    Reply,
+    RequestError,
+    embeddings_body,
+    error_body,
+    models_body,
+    parse_embedding_request,
+    parse_prompt,
+)
+from control_plane.demo.mock_upstream.settings import MockUpstreamSettings
+
+__all__ = ["MockStats", "MockUpstream", "StreamCutError", "create_app"]
+
+_DONE = b"data: [DONE]\n\n"
+
+
+class StreamCutError(Exception):
+    """Raised mid-body on purpose: the server closes the connection without finishing the response."""
+
+
+class MockStats:
+    """What reached this server since start or the last `POST /mock/reset`."""
+
+    def __init__(self) -> None:
+        self.requests: Counter[str] = Counter()
+        self.failures_injected = 0
+        self.streams: Counter[str] = Counter()
+        self.responses: Counter[str] = Counter()
+
+    def snapshot(self) -> dict[str, Any]:
+        streams = ("started", "completed", "cut", "stalled", "aborted")
+        return {
+            "requests": dict(self.requests),
+            "failures_injected": self.failures_injected,
+            "streams": {key: self.streams[key] for key in streams},
+            "responses": {key: self.responses[key] for key in ("completed", "cut", "stalled")},
+        }
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.failures_injected = 0
+        self.streams.clear()
+        self.responses.clear()
+
+
+class MockUpstream:
+    """The ASGI app. Owns its state (counters, fail-times ledger): two apps in one process share nothing."""
+
+    def __init__(self, settings: MockUpstreamSettings) -> None:
+        self.settings = settings
+        self.stats = MockStats()
+        self.ledger = FailureLedger()
+        self._backend_header = (BACKEND_HEADER.encode(), settings.name.encode())
+        routes = [
+            Route("/v1/chat/completions", self._chat, methods=["POST"]),
+            Route("/v1/completions", self._completions, methods=["POST"]),
+            Route("/v1/embeddings", self._embeddings, methods=["POST"]),
+            Route("/v1/models", self._models, methods=["GET"]),
+            Route("/health", self._health, methods=["GET"]),
+            Route("/mock/stats", self._stats, methods=["GET"]),
+            Route("/mock/reset", self._reset, methods=["POST"]),
+        ]
+        handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
+            HTTPException: _http_error,
+            RequestError: _request_error,
+            BehaviourError: _request_error,
+        }
+        self._router = Starlette(routes=routes, exception_handlers=handlers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._router(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if not path.startswith("/mock/"):
+            self.stats.requests[path] += 1
+
+        async def send_with_name(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), self._backend_header]
+            await send(message)
+
+        await self._router(scope, receive, send_with_name)
+
+    async def _chat(self, request: Request) -> Response:
+        return await self._generate(request, Endpoint.CHAT)
+
+    async def _completions(self, request: Request) -> Response:
+        return await self._generate(request, Endpoint.COMPLETION)
+
+    async def _generate(self, request: Request, endpoint: Endpoint) -> Response:
+        behaviour, failure = self._begin(request)
+        if failure is not None:
+            return failure
+        prompt = parse_prompt(endpoint, await _json_body(request))
+        reply = Reply.build(prompt, self.settings.name, behaviour.tokens)
+        if prompt.stream:
+            return StreamingResponse(
+                self._events(reply, behaviour),
+                media_type="text/event-stream",
+                headers={"cache-control": "no-cache"},
+            )
+        if behaviour.stall_after is not None:
+            self.stats.responses["stalled"] += 1
+            await _until_disconnect(request)
+            return Response(status_code=499)
+        await anyio.sleep(behaviour.generation_s(len(reply.pieces)))
+        body = orjson.dumps(reply.body())
+        if behaviour.cut_after is not None:
+            self.stats.responses["cut"] += 1
+            return _CutResponse(body)
+        self.stats.responses["completed"] += 1
+        return _json(body)
+
+    async def _events(self, reply: Reply, behaviour: Behaviour) -> AsyncIterator[bytes]:
+        self.stats.streams["started"] += 1
+        ended = False
+        pieces = reply.pieces
+        cut_at = _clamp(behaviour.cut_after, len(pieces))
+        stall_at = _clamp(behaviour.stall_after, len(pieces))
+        try:
+            await _sleep_ms(behaviour.first_token_delay_ms)
+            role = reply.role_chunk()
+            if role is not None:
+                yield _event(role)
+            for index in range(len(pieces) + 1):
+                if index == cut_at:
+                    ended = True
+                    self.stats.streams["cut"] += 1
+                    raise StreamCutError(f"cut after {index} content chunks")
+                if index == stall_at:
+                    self.stats.streams["stalled"] += 1
+                    await anyio.sleep_forever()
+                if index == len(pieces):
+                    break
+                if index:
+                    await _sleep_ms(behaviour.inter_token_delay_ms)
+                yield _event(reply.content_chunk(pieces[index]))
+            yield _event(reply.finish_chunk())
+            if reply.prompt.include_usage:
+                yield _event(reply.usage_chunk())
+            yield _DONE
+            ended = True
+            self.stats.streams["completed"] += 1
+        finally:
+            if not ended:
+                self.stats.streams["aborted"] += 1
+
+    async def _embeddings(self, request: Request) -> Response:
+        behaviour, failure = self._begin(request)
+        if failure is not None:
+            return failure
+        embedding_request = parse_embedding_request(await _json_body(request))
+        await _sleep_ms(behaviour.first_token_delay_ms)
+        return _json(orjson.dumps(embeddings_body(embedding_request)))
+
+    async def _models(self, request: Request) -> Response:
+        _, failure = self._begin(request)
+        if failure is not None:
+            return failure
+        return _json(orjson.dumps(models_body(self.settings.models, self.settings.name)))
+
+    async def _health(self, request: Request) -> Response:
+        return _json(orjson.dumps({"status": "ok", "name": self.settings.name}))
+
+    async def _stats(self, request: Request) -> Response:
+        return _json(orjson.dumps({"name": self.settings.name, **self.stats.snapshot()}))
+
+    async def _reset(self, request: Request) -> Response:
+        self.stats.reset()
+        self.ledger.reset()
+        return await self._stats(request)
+
+    def _begin(self, request: Request) -> tuple[Behaviour, Response | None]:
+        """Resolve the request's behaviour and, when it says so, the injected failure to answer with."""
+        behaviour = Behaviour.resolve(request.headers, self.settings)
+        if behaviour.status is None or not self.ledger.should_fail(behaviour):
+            return behaviour, None
+        self.stats.failures_injected += 1
+        headers = {} if behaviour.retry_after_s is None else {"retry-after": str(behaviour.retry_after_s)}
+        message = f"mock backend {self.settings.name} injected status {behaviour.status}"
+        body = orjson.dumps(error_body(behaviour.status, message, code="mock_injected_failure"))
+        return behaviour, _json(body, behaviour.status, headers)
+
+
+class _CutResponse(Response):
+    """Announces the full Content-Length, sends half of the body, then drops the connection."""
+
+    def __init__(self, body: bytes) -> None:
+        super().__init__(body, media_type="application/json")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        half = self.body[: len(self.body) // 2]
+        await send({"type": "http.response.body", "body": half, "more_body": True})
+        raise StreamCutError(f"cut after {len(half)} of {len(self.body)} body bytes")
+
+
+def create_app(settings: MockUpstreamSettings) -> MockUpstream:
+    """Build the ASGI app for one mock backend."""
+    return MockUpstream(settings)
+
+
+def _json(body: bytes, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
+
+
+def _event(payload: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+def _clamp(position: int | None, length: int) -> int | None:
+    return None if position is None else min(position, length)
+
+
+async def _sleep_ms(milliseconds: int) -> None:
+    if milliseconds:
+        await anyio.sleep(milliseconds / 1000.0)
+
+
+async def _json_body(request: Request) -> object:
+    raw = await request.body()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(f"the request body is not valid JSON: {exc}") from None
+
+
+async def _until_disconnect(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return _json(orjson.dumps(error_body(exc.status_code, exc.detail)), exc.status_code, exc.headers)
+
+
+async def _request_error(request: Request, exc: Exception) -> Response:
+    param = exc.param if isinstance(exc, RequestError) else None
+    return _json(orjson.dumps(error_body(400, str(exc), param=param)), 400)

@@ -1,0 +1,132 @@
+"""How one request should misbehave: `x-mock-*` headers over server-wide defaults; the fail-times ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from control_plane.demo.mock_upstream.settings import MockUpstreamSettings
+
+__all__ = ["BACKEND_HEADER", "Behaviour", "BehaviourError", "FailureLedger", "MockHeader"]
+
+BACKEND_HEADER = "x-mock-backend"
+"""Response header carrying the server's name on every answer."""
+
+_MAX_TOKENS = 1_000_000
+_MAX_DELAY_MS = 3_600_000
+
+
+class MockHeader(StrEnum):
+    """Request headers that select a behaviour for that request only (lower-case, as on the wire).
+
+    `x-mock-retry-after`, `x-mock-fail-times` and `x-mock-fail-key` only count next to `x-mock-status`.
+    """
+
+    STATUS = "x-mock-status"
+    RETRY_AFTER = "x-mock-retry-after"
+    FAIL_TIMES = "x-mock-fail-times"
+    FAIL_KEY = "x-mock-fail-key"
+    FIRST_TOKEN_DELAY_MS = "x-mock-first-token-delay-ms"  # noqa: S105 - a header name, not a secret
+    INTER_TOKEN_DELAY_MS = "x-mock-inter-token-delay-ms"  # noqa: S105 - a header name, not a secret
+    CUT_AFTER = "x-mock-cut-after"
+    STALL_AFTER = "x-mock-stall-after"
+    TOKENS = "x-mock-tokens"
+
+
+class BehaviourError(ValueError):
+    """A `x-mock-*` header has a value the mock cannot use; answered with 400."""
+
+
+@dataclass(frozen=True, slots=True)
+class Behaviour:
+    """The resolved knobs of one request. `None` means the knob is off."""
+
+    status: int | None = None
+    retry_after_s: int | None = None
+    fail_times: int | None = None
+    fail_key: str = ""
+    first_token_delay_ms: int = 0
+    inter_token_delay_ms: int = 0
+    tokens: int | None = None
+    cut_after: int | None = None
+    stall_after: int | None = None
+
+    @classmethod
+    def resolve(cls, headers: Mapping[str, str], defaults: MockUpstreamSettings) -> Behaviour:
+        """Read the `x-mock-*` headers (lower-case keys), falling back to the server's settings.
+
+        The failure knobs go together: with `x-mock-status` present, status, retry-after, fail-times and
+        fail-key all come from the request; without it, all from the settings.
+        """
+        if MockHeader.STATUS in headers:
+            status = _int(headers, MockHeader.STATUS, None, low=400, high=599)
+            retry_after = _int(headers, MockHeader.RETRY_AFTER, None)
+            fail_times = _int(headers, MockHeader.FAIL_TIMES, None)
+            fail_key = headers.get(MockHeader.FAIL_KEY, "")
+        else:
+            status, retry_after, fail_times = (
+                defaults.fail_status,
+                defaults.retry_after_s,
+                defaults.fail_times,
+            )
+            fail_key = ""
+        first_ms, inter_ms = defaults.first_token_delay_ms, defaults.inter_token_delay_ms
+        return cls(
+            status=status,
+            retry_after_s=retry_after,
+            fail_times=fail_times,
+            fail_key=fail_key,
+            first_token_delay_ms=_delay(headers, MockHeader.FIRST_TOKEN_DELAY_MS, first_ms),
+            inter_token_delay_ms=_delay(headers, MockHeader.INTER_TOKEN_DELAY_MS, inter_ms),
+            tokens=_int(headers, MockHeader.TOKENS, defaults.tokens, high=_MAX_TOKENS),
+            cut_after=_int(headers, MockHeader.CUT_AFTER, defaults.cut_after),
+            stall_after=_int(headers, MockHeader.STALL_AFTER, defaults.stall_after),
+        )
+
+    def generation_s(self, tokens: int) -> float:
+        """Seconds a non-streamed reply of `tokens` words takes: first token plus the gaps between tokens."""
+        gaps = max(tokens - 1, 0)
+        return (self.first_token_delay_ms + gaps * self.inter_token_delay_ms) / 1000.0
+
+
+class FailureLedger:
+    """Counts requests per fail key so that `fail_times` fails only the first N of them (per process)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, int] = {}
+
+    def should_fail(self, behaviour: Behaviour) -> bool:
+        """Whether this request gets the injected status; with `fail_times`, counts it against its key."""
+        if behaviour.status is None:
+            return False
+        if behaviour.fail_times is None:
+            return True
+        seen = self._seen.get(behaviour.fail_key, 0) + 1
+        self._seen[behaviour.fail_key] = seen
+        return seen <= behaviour.fail_times
+
+    def reset(self) -> None:
+        """Forget every key."""
+        self._seen.clear()
+
+
+def _int(
+    headers: Mapping[str, str], header: MockHeader, default: int | None, low: int = 0, high: int | None = None
+) -> int | None:
+    raw = headers.get(header)
+    if raw is None:
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise BehaviourError(f"header {header} must be an integer, got {raw!r}") from None
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise BehaviourError(f"header {header} must be {bounds}, got {value}")
+    return value
+
+
+def _delay(headers: Mapping[str, str], header: MockHeader, default: int) -> int:
+    value = _int(headers, header, default, high=_MAX_DELAY_MS)
+    return default if value is None else value

@@ -1,0 +1,43 @@
+"""Server-wide settings of the mock upstream; every per-request knob has a default here."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["LogLevel", "MockUpstreamSettings"]
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
+
+
+class MockUpstreamSettings(BaseSettings):
+    """One mock OpenAI server. Environment variables use the prefix `TOLLWAY_MOCK_` (`TOLLWAY_MOCK_PORT`).
+
+    The failure and timing fields are defaults for every request; the `x-mock-*` request headers override
+    them one by one.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="TOLLWAY_MOCK_", extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=9000, ge=0, le=65535)
+    name: str = Field(default="mock", min_length=1, description="sent back in `x-mock-backend` and replies")
+    models: list[str] = Field(
+        default_factory=lambda: ["mock-model"],
+        description="listed by GET /v1/models; requests for any model are answered",
+    )
+    log_level: LogLevel = "warning"
+    access_log: bool = False
+
+    first_token_delay_ms: int = Field(default=0, ge=0, description="wait before the first token")
+    inter_token_delay_ms: int = Field(default=0, ge=0, description="wait between two tokens")
+    tokens: int | None = Field(default=None, ge=0, description="reply length in words instead of the echo")
+    fail_status: int | None = Field(default=None, ge=400, le=599, description="answer every request with it")
+    fail_times: int | None = Field(
+        default=None, ge=0, description="with fail_status: fail only the first N requests, then answer"
+    )
+    retry_after_s: int | None = Field(default=None, ge=0, description="`Retry-After` sent with failures")
+    cut_after: int | None = Field(default=None, ge=0, description="close the connection after K chunks")
+    stall_after: int | None = Field(default=None, ge=0, description="stop sending after K chunks")
