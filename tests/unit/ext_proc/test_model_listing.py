@@ -1,0 +1,113 @@
+"""GET /v1/models, GET /v1/models/{id}, and unknown URLs, driven by real ProcessingRequests."""
+
+from __future__ import annotations
+
+import pytest
+
+from ext_proc.model_table import ModelTableHolder
+from ext_proc.processors import openai_processors
+from ext_proc.server import StreamSession
+
+JSON_FOR = {"content-type": "application/json"}
+
+
+async def test_list_models_includes_aliases_as_entries(session: StreamSession, driver) -> None:
+    request = driver.request_headers("GET", "/v1/models", end_of_stream=True, request_id="rid-list")
+    status, headers, body, details = driver.immediate(await driver.answer(session, request))
+    assert status == 200
+    assert headers == {**JSON_FOR, "x-request-id": "rid-list"}
+    assert details == "tollway_models"
+    assert body == {
+        "object": "list",
+        "data": [
+            {"id": "meta-llama/Llama-3-8B", "object": "model", "created": 0, "owned_by": "meta"},
+            {"id": "llama3", "object": "model", "created": 0, "owned_by": "meta"},
+            {"id": "gpt-4o-mini", "object": "model", "created": 0, "owned_by": "tollway"},
+            {"id": "mini", "object": "model", "created": 0, "owned_by": "tollway"},
+            {"id": "small", "object": "model", "created": 0, "owned_by": "tollway"},
+        ],
+    }
+
+
+async def test_list_models_ignores_the_query_string(session: StreamSession, driver) -> None:
+    request = driver.request_headers("GET", "/v1/models?limit=1", end_of_stream=True)
+    status, _, body, _ = driver.immediate(await driver.answer(session, request))
+    assert status == 200
+    assert len(body["data"]) == 5
+
+
+@pytest.mark.parametrize(
+    ("path", "model_id", "owned_by"),
+    [
+        ("/v1/models/gpt-4o-mini", "gpt-4o-mini", "tollway"),
+        ("/v1/models/small", "small", "tollway"),
+        ("/v1/models/meta-llama/Llama-3-8B", "meta-llama/Llama-3-8B", "meta"),
+        ("/v1/models/meta-llama%2FLlama-3-8B", "meta-llama/Llama-3-8B", "meta"),
+        ("/v1/models/llama3?x=1", "llama3", "meta"),
+    ],
+)
+async def test_retrieve_model(
+    session: StreamSession, driver, path: str, model_id: str, owned_by: str
+) -> None:
+    request = driver.request_headers("GET", path, end_of_stream=True, request_id="rid-one")
+    status, headers, body, details = driver.immediate(await driver.answer(session, request))
+    assert status == 200
+    assert headers == {**JSON_FOR, "x-request-id": "rid-one"}
+    assert body == {"id": model_id, "object": "model", "created": 0, "owned_by": owned_by}
+    assert details == "tollway_model"
+
+
+async def test_retrieve_unknown_model_is_404(session: StreamSession, driver) -> None:
+    request = driver.request_headers(
+        "GET", "/v1/models/meta-llama/Nope", end_of_stream=True, request_id="rid-x"
+    )
+    status, headers, body, details = driver.immediate(await driver.answer(session, request))
+    assert status == 404
+    assert headers == {**JSON_FOR, "x-request-id": "rid-x"}
+    assert body == {
+        "error": {
+            "message": "The model `meta-llama/Nope` does not exist or you do not have access to it.",
+            "type": "invalid_request_error",
+            "code": "model_not_found",
+            "param": "model",
+        }
+    }
+    assert details == "tollway_model_not_found"
+
+
+@pytest.mark.parametrize("path", ["/v1/models", "/v1/models/gpt-4o-mini"])
+async def test_models_before_the_first_snapshot_are_503(driver, path: str) -> None:
+    session = StreamSession(openai_processors(ModelTableHolder()))
+    request = driver.request_headers("GET", path, end_of_stream=True, request_id="rid-503")
+    status, headers, body, _ = driver.immediate(await driver.answer(session, request))
+    assert status == 503
+    assert headers["x-request-id"] == "rid-503"
+    assert body["error"]["code"] == "registry_unavailable"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "shown"),
+    [
+        ("POST", "/v1/foo", "POST /v1/foo"),
+        ("POST", "/v1/foo?bar=1", "POST /v1/foo"),
+        ("GET", "/v1/chat/completions", "GET /v1/chat/completions"),
+        ("POST", "/v1/models", "POST /v1/models"),
+        ("DELETE", "/v1/models/gpt-4o-mini", "DELETE /v1/models/gpt-4o-mini"),
+        ("GET", "/v1/models/", "GET /v1/models/"),
+        ("GET", "/", "GET /"),
+    ],
+)
+async def test_unknown_url_is_404(session: StreamSession, driver, method: str, path: str, shown: str) -> None:
+    request = driver.request_headers(method, path, end_of_stream=method == "GET", request_id="rid-404")
+    status, headers, body, details = driver.immediate(await driver.answer(session, request))
+    assert status == 404
+    assert headers == {**JSON_FOR, "x-request-id": "rid-404"}
+    assert body == {
+        "error": {
+            "message": f"Unknown request URL: {shown}.",
+            "type": "invalid_request_error",
+            "code": "unknown_url",
+            "param": None,
+        }
+    }
+    assert details == "tollway_unknown_url"
