@@ -33,10 +33,10 @@ class SnapshotFeed:
         self._retry_s = retry_s
 
     async def current(self) -> Snapshot | None:
-        """The stored snapshot, or None when the registry was never written."""
+        """The stored snapshot (the empty registry at version 0 if never written); None if unreadable."""
         raw = await self._client.get(REGISTRY_SNAPSHOT)
         if raw is None:
-            return None
+            return Snapshot(version=0)
         try:
             return Snapshot.model_validate_json(raw)
         except ValidationError:
