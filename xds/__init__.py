@@ -1,0 +1,3 @@
+"""Tollway's xDS control plane: registry snapshot → Envoy resources, served over SotW ADS (grpcio)."""
+
+__all__: list[str] = []

@@ -1,0 +1,103 @@
+"""Wiring of the xds process: Redis feed → snapshot cache → ADS gRPC server, plus status publishing.
+
+`run(settings)` is what `__main__` and the tests start. While Redis is unreachable the feed yields
+nothing and the server keeps serving the last snapshot it accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from control_plane.feed import SnapshotFeed
+from control_plane.xds_status import RedisXdsStatusStore
+from xds.cache import SnapshotCache
+from xds.server import ads_server
+from xds.settings import XdsSettings
+from xds.status import NodeStatusPublisher
+
+__all__ = ["follow_feed", "run"]
+
+_log = logging.getLogger(__name__)
+
+_REDIS_CONNECT_TIMEOUT_S = 2.0
+_REDIS_TIMEOUT_S = 5.0
+_STOP_STEP_TIMEOUT_S = 1.0
+
+
+async def _cancel_tasks(*tasks: asyncio.Task[Any]) -> None:
+    """Cancel until they end, re-cancelling: a cancellation can be lost (one that races a timeout inside
+    redis-py's reads, on Python 3.11), and one stuck task must not keep the process from exiting."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _STOP_STEP_TIMEOUT_S
+    pending = {t for t in tasks if not t.done()}
+    while pending and loop.time() < deadline:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.1)
+    if pending:
+        _log.warning("background tasks did not stop: %s", sorted(t.get_name() for t in pending))
+
+
+async def follow_feed(feed: SnapshotFeed, cache: SnapshotCache) -> None:
+    """Hand every newer registry snapshot to the cache (which keeps the last good one on refusal)."""
+    async for snapshot in feed.watch():
+        cache.set_snapshot(snapshot)
+
+
+async def run(
+    settings: XdsSettings,
+    *,
+    stop: asyncio.Event | None = None,
+    on_listening: Callable[[int], None] | None = None,
+) -> None:
+    """Serve ADS on settings.host:port until `stop` is set (forever without one).
+
+    `on_listening` receives the bound port (useful with `port=0`).
+    """
+    stop = stop or asyncio.Event()
+    client = aioredis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=_REDIS_CONNECT_TIMEOUT_S,
+        socket_timeout=_REDIS_TIMEOUT_S,
+    )
+    try:
+        await _serve(settings, client, stop, on_listening)
+    finally:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(client.aclose(), _STOP_STEP_TIMEOUT_S)
+
+
+async def _serve(
+    settings: XdsSettings,
+    client: aioredis.Redis,
+    stop: asyncio.Event,
+    on_listening: Callable[[int], None] | None,
+) -> None:
+    cache = SnapshotCache(settings.translate_options())
+    publisher = NodeStatusPublisher(RedisXdsStatusStore(client))
+    server = ads_server(cache, publisher, instance_id=settings.instance_id)
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    await server.start()
+    _log.info("xds %s serving ADS on %s:%d", settings.instance_id, settings.host, port)
+    if on_listening is not None:
+        on_listening(port)
+    feed_task = asyncio.create_task(follow_feed(SnapshotFeed(client), cache), name="xds-feed")
+    publisher_task = asyncio.create_task(publisher.run(), name="xds-status")
+    stop_task = asyncio.create_task(stop.wait(), name="xds-stop")
+    try:
+        await asyncio.wait({feed_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        _log.info("xds stopping")
+        with contextlib.suppress(TimeoutError):  # stream handlers publish their disconnects
+            await asyncio.wait_for(server.stop(settings.shutdown_grace_s), settings.shutdown_grace_s + 2.0)
+        await _cancel_tasks(feed_task, stop_task, publisher_task)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(publisher.flush(), _STOP_STEP_TIMEOUT_S)
+    if feed_task.done() and not feed_task.cancelled() and (error := feed_task.exception()) is not None:
+        raise error
