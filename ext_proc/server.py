@@ -130,6 +130,11 @@ def create_grpc_server(
             ("grpc.max_send_message_length", max_message_bytes),
             # One process per port: never share a port silently with a second ext_proc.
             ("grpc.so_reuseport", 0),
+            # The bootstrap has Envoy ping its ext_proc connections (HTTP/2 keepalive); grpc-core's
+            # defaults count those pings as abuse and GOAWAY the connection, so accept them.
+            ("grpc.http2.min_ping_interval_without_data_ms", 1000),
+            ("grpc.http2.max_ping_strikes", 0),
+            ("grpc.keepalive_permit_without_calls", 1),
         ]
     )
     server.add_generic_rpc_handlers(

@@ -13,7 +13,9 @@ pytestmark = pytest.mark.integration
 
 
 def test_stack_starts_with_an_empty_registry(tmp_path: Path) -> None:
-    settings = StackSettings(state_dir=tmp_path, listener_port=0, admin_port=0, ext_proc_workers=1, demo=False)
+    settings = StackSettings(
+        state_dir=tmp_path, listener_port=0, admin_port=0, ext_proc_workers=1, demo=False
+    )
     with Stack(settings) as info:
         models = httpx.get(f"{info.listener_url}/models")
         assert models.status_code == 200
