@@ -25,7 +25,7 @@ _log = logging.getLogger(__name__)
 
 
 class SnapshotFeed:
-    """Yields the registry snapshot whenever its version grows."""
+    """Yields the registry snapshot whenever its version changes (normally: grows)."""
 
     def __init__(self, client: aioredis.Redis, *, poll_interval_s: float = 2.0, retry_s: float = 0.5) -> None:
         self._client = client
@@ -44,7 +44,7 @@ class SnapshotFeed:
             return None
 
     async def watch(self) -> AsyncIterator[Snapshot]:
-        """Every snapshot newer than the last one yielded, forever; the current one first."""
+        """Every snapshot whose version differs from the last one yielded, forever; the current one first."""
         last_version = -1
         while True:
             try:
@@ -52,7 +52,13 @@ class SnapshotFeed:
                     await pubsub.subscribe(REGISTRY_CHANGES)
                     while True:
                         snapshot = await self.current()
-                        if snapshot is not None and snapshot.version > last_version:
+                        if snapshot is not None and snapshot.version != last_version:
+                            if snapshot.version < last_version:
+                                _log.warning(
+                                    "registry version went back from %d to %d (store reset); following it",
+                                    last_version,
+                                    snapshot.version,
+                                )
                             last_version = snapshot.version
                             yield snapshot
                         # Any message (or the poll interval) triggers a re-read; the version decides.

@@ -39,9 +39,10 @@ class RegistrySpec(BaseModel):
         return next((m for m in self.models if m.name == name), None)
 
     def with_model(self, model: Model) -> RegistrySpec:
-        """This spec with `model` added, or replacing the model of the same name."""
-        others = tuple(m for m in self.models if m.name != model.name)
-        return RegistrySpec(models=(*others, model))
+        """This spec with `model` replacing the model of the same name in place, or appended."""
+        if self.model(model.name) is None:
+            return RegistrySpec(models=(*self.models, model))
+        return RegistrySpec(models=tuple(model if m.name == model.name else m for m in self.models))
 
     def without_model(self, name: str) -> RegistrySpec:
         return RegistrySpec(models=tuple(m for m in self.models if m.name != name))

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import openai
 import pytest
 
+from control_plane.cli.client import AdminClient
 from control_plane.launcher import StackInfo
+from control_plane.launcher.readiness import free_port
+from control_plane.model import Backend, Model
 
 pytestmark = pytest.mark.integration
 
@@ -81,3 +86,25 @@ def test_unknown_path_is_a_json_404(info: StackInfo) -> None:
     response = httpx.post(f"{info.listener_url}/nothing-here", json={})
     assert response.status_code == 404
     assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_dead_backend_gives_a_fixed_json_503_without_internal_text(
+    info: StackInfo, admin: AdminClient
+) -> None:
+    dead_port = free_port()  # nothing listens here
+    admin.put_model(
+        Model(name="dead", backends=(Backend(name="gone", base_url=f"http://127.0.0.1:{dead_port}/v1"),))
+    )
+    deadline = time.monotonic() + 10
+    response = httpx.post(f"{info.listener_url}/chat/completions", json={"model": "dead", "messages": []})
+    while response.status_code == 404 and time.monotonic() < deadline:  # until the route arrives
+        time.sleep(0.05)
+        response = httpx.post(f"{info.listener_url}/chat/completions", json={"model": "dead", "messages": []})
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error["code"] == "upstream_unavailable"
+    assert error["message"] == "The model server failed or could not be reached; retry later."
+    assert str(dead_port) not in response.text
+    assert "connect" not in response.text.lower()
+    assert response.headers.get("x-request-id")
+    admin.remove_model("dead")

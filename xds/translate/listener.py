@@ -112,7 +112,7 @@ def _ext_proc(options: TranslateOptions) -> ExternalProcessor:
 
 
 def _openai_error(
-    error_type: str, *, message: str = "%LOCAL_REPLY_BODY%", code: str = "%RESPONSE_CODE_DETAILS%"
+    error_type: str, *, message: str, code: str = "%RESPONSE_CODE_DETAILS%"
 ) -> SubstitutionFormatString:
     body = {"error": {"message": message, "type": error_type, "code": code, "param": None}}
     return SubstitutionFormatString(json_format=Struct.from_dict(body), content_type="application/json")
@@ -176,8 +176,27 @@ def local_reply_config() -> LocalReplyConfig:
                     code="request_too_large",
                 ),
             ),
-            ResponseMapper(filter=rate_limited, body_format_override=_openai_error("rate_limit_error")),
-            ResponseMapper(filter=server_side, body_format_override=_openai_error("server_error")),
-            ResponseMapper(filter=any_flagged, body_format_override=_openai_error("invalid_request_error")),
+            ResponseMapper(
+                filter=rate_limited,
+                body_format_override=_openai_error(
+                    "rate_limit_error", message="Rate limit reached; retry later.", code="rate_limited"
+                ),
+            ),
+            # Upstream failures: Envoy's own text names hosts and socket errors; clients get a fixed
+            # sentence, the details stay in Envoy's access log.
+            ResponseMapper(
+                filter=server_side,
+                body_format_override=_openai_error(
+                    "server_error",
+                    message="The model server failed or could not be reached; retry later.",
+                    code="upstream_unavailable",
+                ),
+            ),
+            ResponseMapper(
+                filter=any_flagged,
+                body_format_override=_openai_error(
+                    "invalid_request_error", message="The request could not be routed to a model."
+                ),
+            ),
         ]
     )

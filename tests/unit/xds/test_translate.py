@@ -257,10 +257,12 @@ def test_local_replies_become_openai_json_only_when_envoy_made_them() -> None:
             "invalid_request_error",
             "request_too_large",
         ),
-        ("flags ['RL']", "rate_limit_error", "%RESPONSE_CODE_DETAILS%"),
-        ("responseFlagFilter & statusCodeFilter", "server_error", "%RESPONSE_CODE_DETAILS%"),
+        ("flags ['RL']", "rate_limit_error", "rate_limited"),
+        ("responseFlagFilter & statusCodeFilter", "server_error", "upstream_unavailable"),
         ("flags any", "invalid_request_error", "%RESPONSE_CODE_DETAILS%"),
     ]
+    # Envoy's own reply text names hosts and socket errors: it must never reach a client.
+    assert "%LOCAL_REPLY_BODY%" not in str(local_reply.to_dict())
 
 
 def test_output_is_sorted_by_name_whatever_the_registry_order() -> None:

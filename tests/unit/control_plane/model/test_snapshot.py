@@ -58,3 +58,9 @@ def test_with_and_without_model() -> None:
 def test_snapshot_round_trips_through_json() -> None:
     snapshot = Snapshot(version=7, spec=RegistrySpec(models=(_model("meta-llama/Llama-3-8B", "l3"),)))
     assert Snapshot.model_validate_json(snapshot.model_dump_json()) == snapshot
+
+
+def test_replacing_a_model_keeps_its_place() -> None:
+    spec = RegistrySpec(models=(_model("a"), _model("b")))
+    assert spec.with_model(_model("a")) == spec
+    assert [m.name for m in spec.with_model(_model("a", "x")).models] == ["a", "b"]

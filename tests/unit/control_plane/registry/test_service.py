@@ -63,3 +63,13 @@ async def test_concurrent_writers_never_lose_a_write() -> None:
     await asyncio.gather(*(registry.put_model(_model(f"m{i}")) for i in range(10)))
     assert store.snapshot.version == 10
     assert sorted(m.name for m in store.snapshot.models) == sorted(f"m{i}" for i in range(10))
+
+
+async def test_re_putting_an_unchanged_model_that_is_not_last_changes_nothing() -> None:
+    store = MemoryRegistryStore()
+    registry = Registry(store)
+    await registry.put_model(_model("a"))
+    await registry.put_model(_model("b"))
+    again = await registry.put_model(_model("a"))
+    assert again.changed is False
+    assert [m.name for m in store.snapshot.models] == ["a", "b"]
