@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
+
+from pydantic import ValidationError
 
 from admin_ui.app import run
 from admin_ui.settings import AdminSettings
 
+__all__ = ["main"]
+
 
 def main() -> None:
-    settings = AdminSettings()  # the token comes from TOLLWAY_ADMIN_TOKEN
+    try:
+        settings = AdminSettings()  # the token comes from TOLLWAY_ADMIN_TOKEN
+    except ValidationError as exc:  # name the fields only: the values may be secrets
+        fields = ", ".join(".".join(str(part) for part in error["loc"]) for error in exc.errors())
+        sys.exit(f"admin: invalid settings ({fields}); see TOLLWAY_ADMIN_* variables")
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s admin %(levelname)s %(message)s"
     )

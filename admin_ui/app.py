@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import redis.asyncio as aioredis
 import uvicorn
 from fastapi import FastAPI
 
@@ -11,6 +10,7 @@ from admin_ui.errors import install_error_handlers
 from admin_ui.ports import RegistryPort, XdsStatusPort
 from admin_ui.routes import models, registry, status
 from admin_ui.settings import AdminSettings
+from control_plane.redis_client import connect
 from control_plane.registry import RedisRegistryStore, Registry
 from control_plane.xds_status import RedisXdsStatusStore
 
@@ -36,7 +36,7 @@ def create_app(*, registry_port: RegistryPort, xds_status: XdsStatusPort, admin_
 
 
 async def run(settings: AdminSettings) -> None:
-    client = aioredis.Redis.from_url(settings.redis_url)
+    client = connect(settings.redis_url)
     app = create_app(
         registry_port=Registry(RedisRegistryStore(client)),
         xds_status=RedisXdsStatusStore(client),

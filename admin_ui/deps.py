@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -18,7 +18,7 @@ __all__ = ["AdminAuth", "RegistryDep", "Services", "XdsStatusDep", "require_admi
 class Services:
     registry: RegistryPort
     xds_status: XdsStatusPort
-    admin_token: str
+    admin_token: str = field(repr=False)
 
 
 def _services(request: Request) -> Services:

@@ -14,10 +14,9 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-import redis.asyncio as aioredis
-
 from control_plane.feed import SnapshotFeed
 from control_plane.model import Snapshot
+from control_plane.redis_client import connect
 from ext_proc.model_table import ModelTableHolder
 from ext_proc.processors import openai_processors
 from ext_proc.proto import ProcessingCodec, load_messages
@@ -39,7 +38,7 @@ class SnapshotSource(Protocol):
 
 async def run(settings: ExtProcSettings, *, stop: asyncio.Event | None = None) -> None:
     """Serve until `stop` is set (forever without one), following the registry in Redis."""
-    client = aioredis.Redis.from_url(settings.redis_url)
+    client = connect(settings.redis_url)
     try:
         await serve(settings, SnapshotFeed(client), stop=stop)
     finally:

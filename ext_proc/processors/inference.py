@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from control_plane.model import GATEWAY_HEADER_PREFIX, MODEL_HEADER
 from ext_proc.errors import (
     BodyRequiredError,
     InvalidJsonError,
@@ -25,16 +26,11 @@ from ext_proc.model_table import ModelTableHolder
 from ext_proc.processor import PassThroughProcessor, RequestInfo
 
 __all__ = [
-    "GATEWAY_HEADER_PREFIX",
-    "MODEL_HEADER",
     "InferenceEndpoint",
     "InferenceProcessor",
     "parse_json_object",
     "requested_model",
 ]
-
-GATEWAY_HEADER_PREFIX = "x-tollway-"
-MODEL_HEADER = "x-tollway-model"
 
 
 class InferenceEndpoint(StrEnum):

@@ -9,7 +9,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from control_plane.cli.client import AdminClient
+from control_plane.admin_client import AdminClient
 from control_plane.launcher import Stack, StackInfo, StackSettings
 from control_plane.launcher.process import ManagedProcess
 from control_plane.launcher.readiness import free_port, http_ok, wait_until

@@ -8,7 +8,7 @@ import httpx
 import openai
 import pytest
 
-from control_plane.cli.client import AdminClient
+from control_plane.admin_client import AdminClient
 from control_plane.launcher import StackInfo
 from control_plane.launcher.readiness import free_port
 from control_plane.model import Backend, Model

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from control_plane.cli.client import AdminClient
+from control_plane.admin_client import AdminClient
 from control_plane.launcher import StackInfo
 from control_plane.model import Backend, Model
 from tests.support.load import Load

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -17,11 +18,12 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def redis_db(info: StackInfo) -> aioredis.Redis:
+async def redis_db(info: StackInfo) -> AsyncIterator[aioredis.Redis]:
     """A separate logical database of the stack's Valkey, flushed."""
     client = aioredis.Redis.from_url(info.redis_url.rsplit("/", 1)[0] + "/5")
     await client.flushdb()
-    return client
+    yield client
+    await client.aclose()
 
 
 def _spec(*names: str) -> RegistrySpec:
@@ -37,7 +39,6 @@ async def test_compare_and_swap_refuses_a_stale_version(redis_db: aioredis.Redis
     loaded = await store.load()
     assert loaded.version == 1
     assert [m.name for m in loaded.models] == ["a"]
-    await redis_db.aclose()
 
 
 async def test_concurrent_writers_on_real_redis_never_lose_writes(redis_db: aioredis.Redis) -> None:
@@ -46,7 +47,6 @@ async def test_concurrent_writers_on_real_redis_never_lose_writes(redis_db: aior
     snapshot = await registries[0].snapshot()
     assert snapshot.version == 20
     assert len(snapshot.models) == 20
-    await redis_db.aclose()
 
 
 async def test_feed_sees_a_write_well_within_a_second(redis_db: aioredis.Redis) -> None:
@@ -61,6 +61,5 @@ async def test_feed_sees_a_write_well_within_a_second(redis_db: aioredis.Redis) 
     elapsed = time.monotonic() - started
     assert second.version == 2
     assert [m.name for m in second.models] == ["first", "second"]
-    assert elapsed < 0.2, f"change took {elapsed:.3f}s to arrive"
+    assert elapsed < 0.5, f"change took {elapsed:.3f}s to arrive"
     await updates.aclose()
-    await redis_db.aclose()

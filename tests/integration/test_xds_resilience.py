@@ -10,7 +10,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from control_plane.cli.client import AdminClient
+from control_plane.admin_client import AdminClient
 from control_plane.cli.main import app
 from control_plane.launcher import Stack, StackInfo
 from control_plane.model import Backend, Model

@@ -8,11 +8,10 @@ from xds.translate.endpoint import load_assignment, model_cluster_name, uses_dns
 from xds.translate.listener import LISTENER_NAME, http_listener
 from xds.translate.options import TranslateOptions
 from xds.translate.resources import Resources
-from xds.translate.route import MODEL_HEADER, ROUTE_CONFIG_NAME, route_configuration
+from xds.translate.route import ROUTE_CONFIG_NAME, route_configuration
 
 __all__ = [
     "LISTENER_NAME",
-    "MODEL_HEADER",
     "ROUTE_CONFIG_NAME",
     "Resources",
     "TranslateOptions",

@@ -14,13 +14,12 @@ from envoy_data_plane.envoy.config.route.v3 import (
 )
 from envoy_data_plane.envoy.type.matcher.v3 import StringMatcher
 
-from control_plane.model import Model, Snapshot
+from control_plane.model import MODEL_HEADER, Model, Snapshot
 from xds.translate.endpoint import model_cluster_name, uses_dns
 
-__all__ = ["MODEL_HEADER", "ROUTE_CONFIG_NAME", "model_route", "route_configuration"]
+__all__ = ["ROUTE_CONFIG_NAME", "model_route", "route_configuration"]
 
 ROUTE_CONFIG_NAME = "tollway"
-MODEL_HEADER = "x-tollway-model"  # set by ext_proc from the request body, after it stripped client copies
 _API_PREFIX = "/v1/"
 
 
