@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
+from control_plane.errors import StoreUnavailableError
 from control_plane.keys import XDS_NODES
 from control_plane.model import NodeStatus
 
@@ -18,5 +20,8 @@ class RedisXdsStatusStore:
         await self._client.hset(XDS_NODES, status.node_id, status.model_dump_json())
 
     async def all(self) -> list[NodeStatus]:
-        raw = await self._client.hgetall(XDS_NODES)
+        try:
+            raw = await self._client.hgetall(XDS_NODES)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailableError("the status store (Redis/Valkey) is unreachable") from exc
         return sorted((NodeStatus.model_validate_json(v) for v in raw.values()), key=lambda s: s.node_id)

@@ -30,6 +30,8 @@ ADS_METHOD = "StreamAggregatedResources"
 _SERVER_OPTIONS: list[tuple[str, int]] = [
     ("grpc.max_receive_message_length", 16 * 1024 * 1024),
     ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    # Never share a port silently with a second xds (its readiness probe would lie).
+    ("grpc.so_reuseport", 0),
     # Envoy pings its ADS connection every few seconds (bootstrap connection_keepalive). grpc-core's
     # defaults would count those as abuse and GOAWAY the connection, so accept frequent pings.
     ("grpc.http2.min_ping_interval_without_data_ms", 1000),
