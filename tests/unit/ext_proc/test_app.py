@@ -107,14 +107,14 @@ async def test_serve_waits_for_the_first_snapshot_then_serves_503(messages, driv
     stop = asyncio.Event()
     with caplog.at_level(logging.WARNING, logger="ext_proc.app"):
         task = asyncio.create_task(
-            serve(settings_for(port, snapshot_wait_s=0.5), QueuedSnapshots(), stop=stop)
+            serve(settings_for(port, snapshot_wait_s=2.0), QueuedSnapshots(), stop=stop)
         )
         await asyncio.sleep(0.2)
         assert not port_is_open(port), "the port must stay closed while waiting for a snapshot"
         status, body = await list_models(port, messages, driver)
     assert status == 503
     assert body["error"]["code"] == "registry_unavailable"
-    assert "no registry snapshot after 0.5 s" in caplog.text
+    assert "no registry snapshot after 2.0 s" in caplog.text
     stop.set()
     await asyncio.wait_for(task, 5)
 

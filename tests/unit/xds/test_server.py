@@ -74,6 +74,17 @@ class Session:
         await asyncio.wait_for(self.task, 2.0)
 
 
+async def acked(publisher: NodeStatusPublisher, store: MemoryStatusStore, type_: str, version: str) -> None:
+    """Waits until the stream has processed Envoy's ACK of `version` (seen in the published status)."""
+    async with asyncio.timeout(2.0):
+        while True:
+            await publisher.flush()
+            resources = store.puts[-1].resources if store.puts else {}
+            if type_ in resources and resources[type_].acked_version == version:
+                return
+            await asyncio.sleep(0)
+
+
 @pytest.fixture
 def cache() -> SnapshotCache:
     cache = SnapshotCache(TranslateOptions())
@@ -117,7 +128,7 @@ async def test_session_answers_publishes_status_and_reports_disconnect(
 
 
 async def test_cache_change_is_pushed_on_the_open_stream(
-    cache: SnapshotCache, publisher: NodeStatusPublisher
+    cache: SnapshotCache, publisher: NodeStatusPublisher, store: MemoryStatusStore
 ) -> None:
     session = Session(cache, publisher)
     await session.send(request(CDS, node="n1"))
@@ -126,7 +137,7 @@ async def test_cache_change_is_pushed_on_the_open_stream(
     eds = await session.receive()
     await session.send(request(CDS, version_info="v1", response_nonce=cds.nonce))
     await session.send(request(EDS, version_info="v1", response_nonce=eds.nonce, resource_names=["model.m"]))
-    await asyncio.sleep(0.01)
+    await acked(publisher, store, "eds", "v1")
     cache.set_snapshot(registry(2, weight=4))
     pushed = await session.receive()
     assert (pushed.type_url, pushed.version_info) == (EDS.type_url, "v2")
