@@ -23,6 +23,7 @@ __all__ = [
     "ProcessingAnswer",
     "ProcessingEvent",
     "Reply",
+    "ResponseBodyMode",
     "TrailersEvent",
     "json_reply",
     "request_id_of",
@@ -81,12 +82,30 @@ class HeaderEdit:
         return bool(self.set_headers or self.remove_headers)
 
 
+class ResponseBodyMode(Enum):
+    """How Envoy sends this request's response body to ext_proc (a per-request override)."""
+
+    NONE = "NONE"
+    """Not at all (errors, or nothing to read)."""
+    BUFFERED = "BUFFERED"
+    """Whole, in one message (JSON responses)."""
+    STREAMED = "STREAMED"
+    """Chunk by chunk as Envoy reads it (SSE); chunks do not align with events."""
+
+
 @dataclass(frozen=True, slots=True)
 class Continue:
-    """Let the request go on, optionally editing headers and asking Envoy to pick the route again."""
+    """Let the request go on, optionally editing headers and asking Envoy to pick the route again.
+
+    `body` replaces the body (or, in STREAMED mode, this chunk); a replaced request body needs a
+    matching `content-length` in `header_edit`. `response_body_mode` is honoured on the reply to the
+    response headers only.
+    """
 
     header_edit: HeaderEdit = HeaderEdit()
     clear_route_cache: bool = False
+    body: bytes | None = None
+    response_body_mode: ResponseBodyMode | None = None
 
 
 @dataclass(frozen=True, slots=True)

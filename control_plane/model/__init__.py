@@ -1,22 +1,60 @@
 """THE domain model: frozen pydantic values, no I/O. Every Tollway package may import it."""
 
+from control_plane.model.api_key import (
+    KEY_SECRET_PREFIX,
+    ApiKey,
+    KeyId,
+    KeyState,
+    display_prefix,
+    hash_secret,
+    new_key_id,
+    new_key_secret,
+)
 from control_plane.model.backend import Backend, BackendName, ProviderKind
-from control_plane.model.headers import GATEWAY_HEADER_PREFIX, MODEL_HEADER
+from control_plane.model.headers import BACKEND_HEADER, GATEWAY_HEADER_PREFIX, MODEL_HEADER, TENANT_HEADER
+from control_plane.model.ledger import LedgerRecord, RequestOutcome
 from control_plane.model.model import Model, ModelName
+from control_plane.model.plan import Billing, BillingKind, Limits, Plan, PlanName
+from control_plane.model.price import PICO_PER_MICRO, Price, price_at, token_cost_pico
 from control_plane.model.snapshot import RegistrySpec, Snapshot
+from control_plane.model.tenant import Tenant, TenantId, TenantStatus
 from control_plane.model.xds_status import Nack, NodeStatus, ResourceStatus
 
 __all__ = [
+    "BACKEND_HEADER",
     "GATEWAY_HEADER_PREFIX",
+    "KEY_SECRET_PREFIX",
     "MODEL_HEADER",
+    "PICO_PER_MICRO",
+    "TENANT_HEADER",
+    "ApiKey",
     "Backend",
     "BackendName",
+    "Billing",
+    "BillingKind",
+    "KeyId",
+    "KeyState",
+    "LedgerRecord",
+    "Limits",
     "Model",
     "ModelName",
     "Nack",
     "NodeStatus",
+    "Plan",
+    "PlanName",
+    "Price",
     "ProviderKind",
     "RegistrySpec",
+    "RequestOutcome",
     "ResourceStatus",
     "Snapshot",
+    "Tenant",
+    "TenantId",
+    "TenantStatus",
+    "display_prefix",
+    "hash_secret",
+    "new_key_id",
+    "new_key_secret",
+    "price_at",
+    "token_cost_pico",
 ]

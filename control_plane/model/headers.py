@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-__all__ = ["GATEWAY_HEADER_PREFIX", "MODEL_HEADER"]
+__all__ = ["BACKEND_HEADER", "GATEWAY_HEADER_PREFIX", "MODEL_HEADER", "TENANT_HEADER"]
 
 GATEWAY_HEADER_PREFIX = "x-tollway-"
 # Set by ext_proc from the request body's model (canonical name); Envoy's routes match on it.
 MODEL_HEADER = "x-tollway-model"
+# Set by ext_proc once a request is authenticated; Envoy's per-tenant local rate limit keys on it.
+TENANT_HEADER = "x-tollway-tenant"
+# Added by Envoy to upstream responses from the endpoint's metadata (the registry's backend name);
+# ext_proc reads it for the ledger and removes it before the client sees the response.
+BACKEND_HEADER = "x-tollway-backend"

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from control_plane.model.model import Model
+from control_plane.model.plan import Plan
+from control_plane.model.price import Price
+from control_plane.model.tenant import Tenant
 
 __all__ = ["RegistrySpec", "Snapshot"]
+
+
+def _duplicates(kind: str, names: list[str]) -> list[str]:
+    repeated = sorted(name for name, count in Counter(names).items() if count > 1)
+    return [f"{kind} {name!r} is defined more than once" for name in repeated]
 
 
 class RegistrySpec(BaseModel):
@@ -15,6 +25,9 @@ class RegistrySpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     models: tuple[Model, ...] = ()
+    plans: tuple[Plan, ...] = ()
+    tenants: tuple[Tenant, ...] = ()
+    prices: tuple[Price, ...] = ()
 
     @model_validator(mode="after")
     def _check_consistency(self) -> RegistrySpec:
@@ -33,7 +46,22 @@ class RegistrySpec(BaseModel):
                     problems.append(f"name {name!r} is used by both {owner[name]!r} and {model.name!r}")
                 else:
                     owner[name] = model.name
+        problems.extend(_duplicates("plan", [p.name for p in self.plans]))
+        problems.extend(_duplicates("tenant", [t.id for t in self.tenants]))
+        problems.extend(_duplicates("price", [f"{p.model} from {p.version}" for p in self.prices]))
+        plan_names = {p.name for p in self.plans}
+        problems.extend(
+            f"tenant {t.id!r} uses plan {t.plan!r}, which does not exist"
+            for t in self.tenants
+            if t.plan not in plan_names
+        )
         return problems
+
+    def plan(self, name: str) -> Plan | None:
+        return next((p for p in self.plans if p.name == name), None)
+
+    def tenant(self, tenant_id: str) -> Tenant | None:
+        return next((t for t in self.tenants if t.id == tenant_id), None)
 
     def model(self, name: str) -> Model | None:
         return next((m for m in self.models if m.name == name), None)
@@ -41,11 +69,13 @@ class RegistrySpec(BaseModel):
     def with_model(self, model: Model) -> RegistrySpec:
         """This spec with `model` replacing the model of the same name in place, or appended."""
         if self.model(model.name) is None:
-            return RegistrySpec(models=(*self.models, model))
-        return RegistrySpec(models=tuple(model if m.name == model.name else m for m in self.models))
+            return self.model_copy(update={"models": (*self.models, model)})
+        return self.model_copy(
+            update={"models": tuple(model if m.name == model.name else m for m in self.models)}
+        )
 
     def without_model(self, name: str) -> RegistrySpec:
-        return RegistrySpec(models=tuple(m for m in self.models if m.name != name))
+        return self.model_copy(update={"models": tuple(m for m in self.models if m.name != name)})
 
 
 class Snapshot(BaseModel):

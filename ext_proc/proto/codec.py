@@ -18,6 +18,7 @@ from ext_proc.exchange import (
     Phase,
     ProcessingAnswer,
     ProcessingEvent,
+    ResponseBodyMode,
     TrailersEvent,
 )
 from ext_proc.proto.messages import ExtProcMessages
@@ -46,6 +47,20 @@ class ProcessingCodec:
     def __init__(self, messages: ExtProcMessages) -> None:
         self._messages = messages
         self._overwrite_or_add = messages.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
+        modes = messages.ProcessingMode
+        self._mode_overrides = MappingProxyType(
+            {
+                mode: modes(
+                    request_header_mode=modes.SEND,
+                    response_header_mode=modes.SEND,
+                    request_body_mode=modes.BUFFERED,
+                    response_body_mode=getattr(modes, mode.value),
+                    request_trailer_mode=modes.SKIP,
+                    response_trailer_mode=modes.SKIP,
+                )
+                for mode in ResponseBodyMode
+            }
+        )
         # A plain "continue" is the commonest answer: serialize it once per phase.
         self._plain_continue = MappingProxyType(
             {phase: self._encode_continue(phase, Continue()) for phase in Phase}
@@ -76,7 +91,12 @@ class ProcessingCodec:
         reply = answer.reply
         if isinstance(reply, Immediate):
             return self._encode_immediate(reply)
-        if not reply.header_edit and not reply.clear_route_cache:
+        if (
+            not reply.header_edit
+            and not reply.clear_route_cache
+            and reply.body is None
+            and reply.response_body_mode is None
+        ):
             return self._plain_continue[answer.phase]
         return self._encode_continue(answer.phase, reply)
 
@@ -87,16 +107,24 @@ class ProcessingCodec:
             # Trailers replies carry no CommonResponse, so no route-cache flag either.
             phase_reply = m.TrailersResponse(header_mutation=mutation)
         else:
+            body_mutation = m.BodyMutation(body=reply.body) if reply.body is not None else None
             common = (
-                m.CommonResponse(header_mutation=mutation, clear_route_cache=reply.clear_route_cache)
-                if mutation is not None or reply.clear_route_cache
+                m.CommonResponse(
+                    header_mutation=mutation,
+                    body_mutation=body_mutation,
+                    clear_route_cache=reply.clear_route_cache,
+                )
+                if mutation is not None or reply.clear_route_cache or body_mutation is not None
                 else None
             )
             if phase in (Phase.REQUEST_HEADERS, Phase.RESPONSE_HEADERS):
                 phase_reply = m.HeadersResponse(response=common)
             else:
                 phase_reply = m.BodyResponse(response=common)
-        data: bytes = m.ProcessingResponse(**{phase.value: phase_reply}).SerializeToString()
+        response = m.ProcessingResponse(**{phase.value: phase_reply})
+        if phase is Phase.RESPONSE_HEADERS and reply.response_body_mode is not None:
+            response.mode_override.CopyFrom(self._mode_overrides[reply.response_body_mode])
+        data: bytes = response.SerializeToString()
         return data
 
     def _encode_immediate(self, reply: Immediate) -> bytes:

@@ -48,6 +48,7 @@ class ExtProcMessages:
     CommonResponse: MessageClass
     ImmediateResponse: MessageClass
     HeaderMutation: MessageClass
+    BodyMutation: MessageClass
     HttpStatus: MessageClass
     HeaderValue: MessageClass
     HeaderValueOption: MessageClass
@@ -87,6 +88,7 @@ def load_messages(path: Path | None = None) -> ExtProcMessages:
         CommonResponse=classes[_EXT_PROC + "CommonResponse"],
         ImmediateResponse=classes[_EXT_PROC + "ImmediateResponse"],
         HeaderMutation=classes[_EXT_PROC + "HeaderMutation"],
+        BodyMutation=classes[_EXT_PROC + "BodyMutation"],
         HttpStatus=classes["envoy.type.v3.HttpStatus"],
         HeaderValue=classes[_CORE + "HeaderValue"],
         HeaderValueOption=classes[_CORE + "HeaderValueOption"],
