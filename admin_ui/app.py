@@ -7,26 +7,43 @@ from fastapi import FastAPI
 
 from admin_ui.deps import Services
 from admin_ui.errors import install_error_handlers
-from admin_ui.ports import RegistryPort, XdsStatusPort
-from admin_ui.routes import models, registry, status
+from admin_ui.ports import KeysPort, RegistryPort, UsagePort, XdsStatusPort
+from admin_ui.routes import keys, models, plans, prices, registry, status, tenants, usage
 from admin_ui.settings import AdminSettings
+from control_plane.keystore import RedisKeyStore
 from control_plane.redis_client import connect
 from control_plane.registry import RedisRegistryStore, Registry
+from control_plane.usage import RedisUsageReader
 from control_plane.xds_status import RedisXdsStatusStore
 
 __all__ = ["create_app", "run"]
 
 
-def create_app(*, registry_port: RegistryPort, xds_status: XdsStatusPort, admin_token: str) -> FastAPI:
+def create_app(
+    *,
+    registry_port: RegistryPort,
+    xds_status: XdsStatusPort,
+    keys_port: KeysPort,
+    usage_port: UsagePort,
+    admin_token: str,
+) -> FastAPI:
     app = FastAPI(
         title="Tollway admin API",
         version="0.1.0",
-        description="Manage the model registry and see what every Envoy node runs.",
+        description="Manage models, plans, tenants, prices and API keys; read usage and invoices; "
+        "see what every Envoy node runs.",
     )
-    app.state.services = Services(registry=registry_port, xds_status=xds_status, admin_token=admin_token)
+    app.state.services = Services(
+        registry=registry_port,
+        xds_status=xds_status,
+        keys=keys_port,
+        usage=usage_port,
+        admin_token=admin_token,
+    )
     install_error_handlers(app)
-    for router in (models.router, registry.router, status.router):
-        app.include_router(router)
+    routers = (models, plans, tenants, prices, keys, usage, registry, status)
+    for module in routers:
+        app.include_router(module.router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -37,9 +54,12 @@ def create_app(*, registry_port: RegistryPort, xds_status: XdsStatusPort, admin_
 
 async def run(settings: AdminSettings) -> None:
     client = connect(settings.redis_url)
+    registry_service = Registry(RedisRegistryStore(client))
     app = create_app(
-        registry_port=Registry(RedisRegistryStore(client)),
+        registry_port=registry_service,
         xds_status=RedisXdsStatusStore(client),
+        keys_port=RedisKeyStore(client, registry_service),
+        usage_port=RedisUsageReader(client),
         admin_token=settings.token.get_secret_value(),
     )
     config = uvicorn.Config(

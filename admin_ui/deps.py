@@ -9,15 +9,25 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from admin_ui.ports import RegistryPort, XdsStatusPort
+from admin_ui.ports import KeysPort, RegistryPort, UsagePort, XdsStatusPort
 
-__all__ = ["AdminAuth", "RegistryDep", "Services", "XdsStatusDep", "require_admin"]
+__all__ = [
+    "AdminAuth",
+    "KeysDep",
+    "RegistryDep",
+    "Services",
+    "UsageDep",
+    "XdsStatusDep",
+    "require_admin",
+]
 
 
 @dataclass(frozen=True, slots=True)
 class Services:
     registry: RegistryPort
     xds_status: XdsStatusPort
+    keys: KeysPort
+    usage: UsagePort
     admin_token: str = field(repr=False)
 
 
@@ -50,6 +60,16 @@ def _xds_status(request: Request) -> XdsStatusPort:
     return _services(request).xds_status
 
 
+def _keys(request: Request) -> KeysPort:
+    return _services(request).keys
+
+
+def _usage(request: Request) -> UsagePort:
+    return _services(request).usage
+
+
 AdminAuth = Depends(require_admin)
 RegistryDep = Annotated[RegistryPort, Depends(_registry)]
 XdsStatusDep = Annotated[XdsStatusPort, Depends(_xds_status)]
+KeysDep = Annotated[KeysPort, Depends(_keys)]
+UsageDep = Annotated[UsagePort, Depends(_usage)]

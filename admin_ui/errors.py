@@ -10,11 +10,15 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from control_plane.errors import (
+    KeyNotFoundError,
+    KeyStateError,
+    KeyValidationError,
     RegistryConflictError,
     RegistryNotFoundError,
     RegistryValidationError,
     StoreUnavailableError,
     TollwayError,
+    UsagePeriodError,
 )
 
 __all__ = ["error_body", "install_error_handlers"]
@@ -26,6 +30,10 @@ _MAPPING: dict[type[TollwayError], tuple[int, str, str]] = {
     RegistryValidationError: (422, "invalid_request_error", "validation_failed"),
     RegistryNotFoundError: (404, "invalid_request_error", "not_found"),
     RegistryConflictError: (409, "conflict_error", "conflict"),
+    KeyValidationError: (422, "invalid_request_error", "validation_failed"),
+    KeyNotFoundError: (404, "invalid_request_error", "not_found"),
+    KeyStateError: (409, "conflict_error", "invalid_key_state"),
+    UsagePeriodError: (422, "invalid_request_error", "validation_failed"),
     StoreUnavailableError: (503, "service_unavailable", "store_unavailable"),
 }
 

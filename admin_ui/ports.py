@@ -2,22 +2,62 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Protocol
 
-from control_plane.model import Model, NodeStatus, RegistrySpec, Snapshot
-from control_plane.registry import ApplyResult
+from control_plane.model import ApiKey, Model, NodeStatus, Plan, Price, RegistrySpec, Snapshot, Tenant
+from control_plane.registry import ApplyResult, RegistryDocument
 
-__all__ = ["RegistryPort", "XdsStatusPort"]
+__all__ = ["KeysPort", "RegistryPort", "UsagePort", "XdsStatusPort"]
 
 
 class RegistryPort(Protocol):
     async def snapshot(self) -> Snapshot: ...
 
-    async def apply(self, spec: RegistrySpec) -> ApplyResult: ...
+    async def apply(self, document: RegistryDocument | RegistrySpec) -> ApplyResult: ...
 
     async def put_model(self, model: Model) -> ApplyResult: ...
 
     async def remove_model(self, name: str) -> ApplyResult: ...
+
+    async def put_plan(self, plan: Plan) -> ApplyResult: ...
+
+    async def remove_plan(self, name: str) -> ApplyResult: ...
+
+    async def put_tenant(self, tenant: Tenant) -> ApplyResult: ...
+
+    async def remove_tenant(self, tenant_id: str) -> ApplyResult: ...
+
+    async def put_price(self, price: Price) -> ApplyResult: ...
+
+    async def remove_price(self, model: str, effective_from: datetime) -> ApplyResult: ...
+
+
+class KeysPort(Protocol):
+    """API keys; secrets only ever appear in what `create` and `rotate` return."""
+
+    def now(self) -> datetime: ...
+
+    async def create(
+        self,
+        tenant: str,
+        name: str = "",
+        allowed_models: Sequence[str] | None = None,
+        expires_at: datetime | None = None,
+    ) -> tuple[ApiKey, str]: ...
+
+    async def get(self, key_id: str) -> ApiKey: ...
+
+    async def list(self, tenant: str | None = None) -> list[ApiKey]: ...
+
+    async def revoke(self, key_id: str) -> ApiKey: ...
+
+    async def rotate(self, key_id: str, grace: timedelta) -> tuple[ApiKey, str]: ...
+
+
+class UsagePort(Protocol):
+    async def month_usage(self, tenant: str, month: str) -> Mapping[str, int]: ...
 
 
 class XdsStatusPort(Protocol):

@@ -1,19 +1,30 @@
-"""A small synchronous client of the admin API, used by the CLI."""
+"""A small synchronous client of the admin API, used by the CLI and the launcher."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import httpx
 import orjson
 
-from control_plane.model import Model, RegistrySpec
+from control_plane.model import Model, Plan, Price, RegistrySpec, Tenant
+from control_plane.registry.document import RegistryDocument
 
 __all__ = ["AdminClient", "AdminClientError"]
 
 
 class AdminClientError(Exception):
     """The admin API refused a call or could not be reached; the message is for the operator."""
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+def _body(model: Plan | Tenant | Price | Model) -> dict[str, Any]:
+    # Only the fields that were given: a tenant's `overrides` mean exactly the limits it sets.
+    return model.model_dump(mode="json", exclude_unset=True)
 
 
 class AdminClient:
@@ -25,6 +36,8 @@ class AdminClient:
     def close(self) -> None:
         self._http.close()
 
+    # ---- registry ----------------------------------------------------------------------------------
+
     def models(self) -> dict[str, Any]:
         return self._call("GET", "/admin/v1/models")
 
@@ -34,24 +47,110 @@ class AdminClient:
     def remove_model(self, name: str) -> dict[str, Any]:
         return self._call("DELETE", f"/admin/v1/models/{name}")
 
-    def apply(self, spec: RegistrySpec) -> dict[str, Any]:
-        return self._call("PUT", "/admin/v1/registry", spec.model_dump(mode="json"))
+    def apply(self, document: RegistryDocument | RegistrySpec) -> dict[str, Any]:
+        """Sends only the sections the document sets; the registry keeps the others."""
+        return self._call("PUT", "/admin/v1/registry", document.model_dump(mode="json", exclude_unset=True))
+
+    def plans(self) -> dict[str, Any]:
+        return self._call("GET", "/admin/v1/plans")
+
+    def put_plan(self, plan: Plan) -> dict[str, Any]:
+        return self._call("PUT", f"/admin/v1/plans/{plan.name}", _body(plan))
+
+    def remove_plan(self, name: str) -> dict[str, Any]:
+        return self._call("DELETE", f"/admin/v1/plans/{name}")
+
+    def tenants(self) -> dict[str, Any]:
+        return self._call("GET", "/admin/v1/tenants")
+
+    def put_tenant(self, tenant: Tenant) -> dict[str, Any]:
+        return self._call("PUT", f"/admin/v1/tenants/{tenant.id}", _body(tenant))
+
+    def remove_tenant(self, tenant_id: str) -> dict[str, Any]:
+        return self._call("DELETE", f"/admin/v1/tenants/{tenant_id}")
+
+    def prices(self, model: str | None = None) -> dict[str, Any]:
+        return self._call("GET", "/admin/v1/prices", params={"model": model} if model else None)
+
+    def put_price(self, price: Price) -> dict[str, Any]:
+        return self._call("PUT", f"/admin/v1/prices/{price.model}", _body(price))
+
+    def remove_price(self, model: str, effective_from: datetime) -> dict[str, Any]:
+        params = {"effective_from": effective_from.isoformat()}
+        return self._call("DELETE", f"/admin/v1/prices/{model}", params=params)
 
     def status(self) -> dict[str, Any]:
         return self._call("GET", "/admin/v1/status")
 
-    def _call(self, method: str, path: str, body: object | None = None) -> dict[str, Any]:
-        content = orjson.dumps(body) if body is not None else None
-        headers = {"Content-Type": "application/json"} if content is not None else {}
-        try:
-            response = self._http.request(method, path, content=content, headers=headers)
-        except httpx.HTTPError as exc:
-            raise AdminClientError(f"cannot reach the admin API at {self._http.base_url}: {exc}") from None
+    # ---- keys and usage ----------------------------------------------------------------------------
+
+    def create_key(
+        self,
+        tenant: str,
+        *,
+        name: str = "",
+        allowed_models: list[str] | None = None,
+        expires_at: datetime | None = None,
+        expires_in_s: float | None = None,
+    ) -> dict[str, Any]:
+        """The new key and its secret (the only time the API returns it). `expires_in_s` counts from
+        the server's clock."""
+        body = {
+            "tenant": tenant,
+            "name": name,
+            "allowed_models": allowed_models,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+            "expires_in_s": expires_in_s,
+        }
+        return self._call("POST", "/admin/v1/keys", body)
+
+    def keys(self, tenant: str | None = None) -> dict[str, Any]:
+        return self._call("GET", "/admin/v1/keys", params={"tenant": tenant} if tenant else None)
+
+    def key(self, key_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/admin/v1/keys/{key_id}")
+
+    def revoke_key(self, key_id: str) -> dict[str, Any]:
+        return self._call("POST", f"/admin/v1/keys/{key_id}/revoke", {})
+
+    def rotate_key(self, key_id: str, grace_s: float) -> dict[str, Any]:
+        return self._call("POST", f"/admin/v1/keys/{key_id}/rotate", {"grace_s": grace_s})
+
+    def usage(self, tenant: str, month: str) -> dict[str, Any]:
+        return self._call("GET", f"/admin/v1/usage/{tenant}", params={"month": month, "format": "json"})
+
+    def usage_csv(self, tenant: str, month: str) -> str:
+        params = {"month": month, "format": "csv"}
+        return self._request("GET", f"/admin/v1/usage/{tenant}", None, params).text
+
+    # ---- transport ---------------------------------------------------------------------------------
+
+    def _call(
+        self, method: str, path: str, body: object | None = None, *, params: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        response = self._request(method, path, body, params)
         try:
             payload: dict[str, Any] = response.json()
         except ValueError:
-            raise AdminClientError(f"admin API answered {response.status_code} without JSON") from None
-        if response.status_code >= 400:
-            error = payload.get("error", {}) if isinstance(payload, dict) else {}
-            raise AdminClientError(f"{response.status_code}: {error.get('message', response.text)}")
+            raise AdminClientError(
+                f"admin API answered {response.status_code} without JSON", response.status_code
+            ) from None
         return payload
+
+    def _request(
+        self, method: str, path: str, body: object | None, params: dict[str, str] | None
+    ) -> httpx.Response:
+        content = orjson.dumps(body) if body is not None else None
+        headers = {"Content-Type": "application/json"} if content is not None else {}
+        try:
+            response = self._http.request(method, path, content=content, headers=headers, params=params)
+        except httpx.HTTPError as exc:
+            raise AdminClientError(f"cannot reach the admin API at {self._http.base_url}: {exc}") from None
+        if response.status_code >= 400:
+            try:
+                error = response.json().get("error", {})
+                message = error.get("message", response.text) if isinstance(error, dict) else response.text
+            except (ValueError, AttributeError):
+                message = response.text
+            raise AdminClientError(f"{response.status_code}: {message}", response.status_code)
+        return response

@@ -5,18 +5,30 @@ TollwayError
 │   ├── RegistryValidationError   a write that breaks a rule; nothing was stored
 │   ├── RegistryNotFoundError     the named object does not exist
 │   └── RegistryConflictError     the registry kept changing under a write; retry
+├── KeyStoreError
+│   ├── KeyValidationError        a key request that breaks a rule (unknown tenant/model, past expiry)
+│   ├── KeyNotFoundError          no key has this id
+│   └── KeyStateError             the key's state forbids the operation (rotating a revoked key)
+├── UsageError
+│   └── UsagePeriodError          a usage period that is not `YYYY-MM`
 └── StoreUnavailableError         Redis/Valkey cannot be reached
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "KeyNotFoundError",
+    "KeyStateError",
+    "KeyStoreError",
+    "KeyValidationError",
     "RegistryConflictError",
     "RegistryError",
     "RegistryNotFoundError",
     "RegistryValidationError",
     "StoreUnavailableError",
     "TollwayError",
+    "UsageError",
+    "UsagePeriodError",
 ]
 
 
@@ -39,6 +51,32 @@ class RegistryNotFoundError(RegistryError):
 
 
 class RegistryConflictError(RegistryError):
+    pass
+
+
+class KeyStoreError(TollwayError):
+    pass
+
+
+class KeyValidationError(KeyStoreError):
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+class KeyNotFoundError(KeyStoreError):
+    pass
+
+
+class KeyStateError(KeyStoreError):
+    pass
+
+
+class UsageError(TollwayError):
+    pass
+
+
+class UsagePeriodError(UsageError):
     pass
 
 

@@ -14,14 +14,20 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Protocol
 
+import redis.asyncio as aioredis
+
 from control_plane.feed import SnapshotFeed
 from control_plane.model import Snapshot
 from control_plane.redis_client import connect
+from ext_proc.governance.policies import PolicyTableHolder
+from ext_proc.governance.runtime import GovernanceRuntime
 from ext_proc.model_table import ModelTableHolder
 from ext_proc.processors import openai_processors
 from ext_proc.proto import ProcessingCodec, load_messages
 from ext_proc.server import ExternalProcessorService, create_grpc_server
+from ext_proc.services import GatewayServices
 from ext_proc.settings import ExtProcSettings
+from ext_proc.token_count import TokenCounter
 
 __all__ = ["SnapshotSource", "follow_registry", "run", "serve"]
 
@@ -40,22 +46,48 @@ async def run(settings: ExtProcSettings, *, stop: asyncio.Event | None = None) -
     """Serve until `stop` is set (forever without one), following the registry in Redis."""
     client = connect(settings.redis_url)
     try:
-        await serve(settings, SnapshotFeed(client), stop=stop)
+        await serve(settings, SnapshotFeed(client), client, stop=stop)
     finally:
         await client.aclose()
 
 
 async def serve(
-    settings: ExtProcSettings, snapshots: SnapshotSource, *, stop: asyncio.Event | None = None
+    settings: ExtProcSettings,
+    snapshots: SnapshotSource,
+    client: aioredis.Redis,
+    *,
+    stop: asyncio.Event | None = None,
 ) -> None:
-    """`run` with the snapshot source passed in."""
+    """`run` with the snapshot source and the Redis client passed in."""
     stop = stop if stop is not None else asyncio.Event()
     codec = ProcessingCodec(load_messages())  # fails fast when the descriptor set was never built
+    tokens = TokenCounter()
     tables = ModelTableHolder()
+    policies = PolicyTableHolder()
     first_table = asyncio.Event()
-    follower = asyncio.create_task(
-        follow_registry(snapshots, tables, first_table), name="ext_proc-registry-feed"
-    )
+    async with GovernanceRuntime(settings, client, policies) as governance:
+        follower = asyncio.create_task(
+            follow_registry(snapshots, tables, policies, first_table), name="ext_proc-registry-feed"
+        )
+        services = GatewayServices(
+            models=tables,
+            policies=policies,
+            authenticator=governance.authenticator,
+            gate=governance.gate,
+            billing=governance.billing,
+            tokens=tokens,
+        )
+        await _serve_grpc(settings, services, codec, first_table, follower, stop)
+
+
+async def _serve_grpc(
+    settings: ExtProcSettings,
+    services: GatewayServices,
+    codec: ProcessingCodec,
+    first_table: asyncio.Event,
+    follower: asyncio.Task[None],
+    stop: asyncio.Event,
+) -> None:
     try:
         if not await _first_table_or_stop(first_table, stop, settings.snapshot_wait_s):
             if stop.is_set():
@@ -65,7 +97,7 @@ async def serve(
                 settings.snapshot_wait_s,
             )
         server = create_grpc_server(
-            ExternalProcessorService(openai_processors(tables)),
+            ExternalProcessorService(openai_processors(services)),
             codec,
             max_message_bytes=settings.max_message_bytes,
         )
@@ -97,6 +129,7 @@ async def _first_table_or_stop(first_table: asyncio.Event, stop: asyncio.Event, 
 async def follow_registry(
     snapshots: SnapshotSource,
     tables: ModelTableHolder,
+    policies: PolicyTableHolder,
     loaded: asyncio.Event,
     *,
     restart_s: float = _FEED_RESTART_S,
@@ -108,7 +141,8 @@ async def follow_registry(
     while True:
         try:
             async for snapshot in snapshots.watch():
-                if tables.load(snapshot):
+                models_loaded = tables.load(snapshot)
+                if policies.load(snapshot) and models_loaded:
                     loaded.set()
             _logger.warning("registry feed ended; restarting it in %.1f s", restart_s)
         except Exception:

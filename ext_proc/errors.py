@@ -4,7 +4,8 @@
     ├── InvalidRequestError           400 invalid_request_error
     │   ├── BodyRequiredError             code body_required
     │   ├── InvalidJsonError              code invalid_json
-    │   └── ModelRequiredError            code model_required, param model
+    │   ├── ModelRequiredError            code model_required, param model
+    │   └── InvalidParameterError         code invalid_parameter, param named
     ├── NotFoundError                 404 invalid_request_error
     │   ├── ModelNotFoundError            code model_not_found, param model
     │   └── UnknownUrlError               code unknown_url
@@ -19,19 +20,28 @@ other exceptions never leaves the process.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import orjson
 
 from ext_proc.exchange import Immediate, json_reply
 
 __all__ = [
+    "AuthUnavailableError",
     "BodyRequiredError",
     "GatewayError",
+    "InsufficientQuotaError",
     "InternalError",
+    "InvalidApiKeyError",
     "InvalidJsonError",
+    "InvalidParameterError",
     "InvalidRequestError",
     "ModelNotFoundError",
     "ModelRequiredError",
     "NotFoundError",
+    "PermissionDeniedError",
+    "QuotaUnavailableError",
+    "RateLimitedError",
     "RegistryUnavailableError",
     "ServiceUnavailableError",
     "UnknownUrlError",
@@ -46,16 +56,20 @@ def _echo(text: str) -> str:
 
 
 class GatewayError(Exception):
-    """An error the client may see, in OpenAI's shape. `message` is public text, written for clients."""
+    """An error the client may see, in OpenAI's shape. `message` is public text, written for clients.
+
+    `headers` are extra response headers sent with the error (e.g. `retry-after`, `x-ratelimit-*`).
+    """
 
     status: int = 500
     type: str = "server_error"
     code: str = "internal_error"
     param: str | None = None
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, headers: tuple[tuple[str, str], ...] = ()) -> None:
         super().__init__(message)
         self.message = message
+        self.headers = headers
 
 
 class InvalidRequestError(GatewayError):
@@ -87,6 +101,75 @@ class ModelRequiredError(InvalidRequestError):
 
     def __init__(self) -> None:
         super().__init__("You must provide a model parameter.")
+
+
+class InvalidParameterError(InvalidRequestError):
+    """A request parameter has a value the gateway refuses; the message names the parameter."""
+
+    code = "invalid_parameter"
+
+    def __init__(self, message: str, *, param: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class InvalidApiKeyError(GatewayError):
+    """Unknown, expired, revoked or missing key (or an invalid JWT): one message, so nothing leaks."""
+
+    status = 401
+    type = "invalid_request_error"
+    code = "invalid_api_key"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Incorrect API key provided. You can find your API key in your gateway account settings."
+        )
+
+
+class PermissionDeniedError(GatewayError):
+    """The caller is known but may not do this (`model_not_allowed`, `tenant_suspended`)."""
+
+    status = 403
+    type = "permission_denied"
+    code = "permission_denied"
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+    @classmethod
+    def model_not_allowed(cls, model: str) -> PermissionDeniedError:
+        return cls(
+            f"Your API key is not allowed to use the model `{_echo(model)}`.", code="model_not_allowed"
+        )
+
+    @classmethod
+    def tenant_suspended(cls) -> PermissionDeniedError:
+        return cls("This account is suspended. Contact your gateway administrator.", code="tenant_suspended")
+
+
+class RateLimitedError(GatewayError):
+    """A per-minute or concurrency limit: retry after `Retry-After` seconds. `type` is requests | tokens."""
+
+    status = 429
+    code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, kind: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
+        super().__init__(message, headers=headers)
+        self.type = kind
+
+
+class InsufficientQuotaError(GatewayError):
+    """The monthly budget or the daily/monthly token allowance is used up (OpenAI's wording)."""
+
+    status = 429
+    type = "insufficient_quota"
+    code = "insufficient_quota"
+
+    def __init__(self, *, headers: tuple[tuple[str, str], ...] = ()) -> None:
+        super().__init__(
+            "You exceeded your current quota, please check your plan and billing details.", headers=headers
+        )
 
 
 class NotFoundError(GatewayError):
@@ -123,6 +206,20 @@ class RegistryUnavailableError(ServiceUnavailableError):
         super().__init__("The gateway has not loaded its model registry yet. Please retry shortly.")
 
 
+class AuthUnavailableError(ServiceUnavailableError):
+    code = "auth_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__("The gateway cannot verify API keys right now. Please retry shortly.")
+
+
+class QuotaUnavailableError(ServiceUnavailableError):
+    code = "quota_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__("The gateway cannot check usage limits right now. Please retry shortly.")
+
+
 class InternalError(GatewayError):
     def __init__(self) -> None:
         super().__init__("The server had an error while processing your request. Please retry.")
@@ -141,4 +238,7 @@ def error_reply(error: BaseException, *, request_id: str) -> Immediate:
             }
         }
     )
-    return json_reply(public.status, body, request_id=request_id, details=f"tollway_{public.code}")
+    reply = json_reply(public.status, body, request_id=request_id, details=f"tollway_{public.code}")
+    if not public.headers:
+        return reply
+    return replace(reply, headers=reply.headers + public.headers)

@@ -5,14 +5,17 @@ Built once by `ext_proc.__main__` (or a test) and passed in; nothing reads setti
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ExtProcSettings", "LogLevel"]
+__all__ = ["ExtProcSettings", "JwtAlgorithm", "LogLevel", "QuotaFailureMode"]
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+QuotaFailureMode = Literal["closed", "local"]
+JwtAlgorithm = Literal["RS256", "ES256"]
 
 
 class ExtProcSettings(BaseSettings):
@@ -38,6 +41,61 @@ class ExtProcSettings(BaseSettings):
     )
     log_level: LogLevel = "INFO"
     use_uvloop: bool = True
+
+    # --- governance: API keys -------------------------------------------------------------------------
+    key_cache_size: int = Field(default=100_000, ge=1, description="API keys kept in the local LRU cache")
+    key_negative_ttl_s: float = Field(
+        default=2.0, ge=0.0, description="how long an unknown key is remembered as unknown (no Redis read)"
+    )
+    key_poll_interval_s: float = Field(
+        default=0.5,
+        gt=0.0,
+        description="poll of the key version (safety net for lost pub/sub); any change drops the cache",
+    )
+    # --- governance: JWT -------------------------------------------------------------------------------
+    jwt_enabled: bool = Field(default=False, description="accept bearer JWTs (3 dot-separated segments)")
+    jwt_algorithms: tuple[JwtAlgorithm, ...] = Field(default=("RS256", "ES256"), min_length=1)
+    jwt_jwks_path: Path | None = Field(default=None, description="JWKS JSON file (takes precedence over URL)")
+    jwt_jwks_url: str | None = Field(default=None, description="JWKS URL, fetched with a timeout and cached")
+    jwt_jwks_timeout_s: float = Field(default=2.0, gt=0.0, description="timeout of one JWKS fetch")
+    jwt_jwks_min_refresh_s: float = Field(
+        default=10.0, ge=0.0, description="least time between two JWKS reloads triggered by unknown kids"
+    )
+    jwt_issuer: str | None = Field(default=None, description="required `iss` (None: not checked)")
+    jwt_audience: str | None = Field(default=None, description="required `aud` (None: not checked)")
+    jwt_tenant_claim: str = Field(default="tenant", min_length=1, description="claim naming the tenant")
+    jwt_leeway_s: float = Field(default=30.0, ge=0.0, description="clock skew allowed on exp/nbf/iat")
+    # --- governance: quotas ----------------------------------------------------------------------------
+    quota_failure_mode: QuotaFailureMode = Field(
+        default="closed",
+        description="Redis down: `closed` answers 503; `local` admits a per-replica share of each limit",
+    )
+    quota_degraded_replicas: int = Field(
+        default=2, ge=1, description="`local` mode: each replica enforces limit / this (the replica count)"
+    )
+    lease_ttl_s: float = Field(
+        default=60.0, gt=0.0, description="concurrency lease lifetime; renewed every third of it while alive"
+    )
+    reconcile_interval_s: float = Field(
+        default=5.0, gt=0.0, description="how often expired leases (crashed replicas) are billed as lost"
+    )
+    reconcile_grace_s: float = Field(
+        default=2.0, ge=0.0, description="a lease must be expired this long before the reconciler claims it"
+    )
+    # --- governance: billing ---------------------------------------------------------------------------
+    ledger_dedupe_ttl_s: int = Field(
+        default=7 * 86_400, ge=60, description="how long a billed request id is remembered (idempotency)"
+    )
+    ledger_queue_max: int = Field(
+        default=100_000, ge=1, description="records queued in memory; beyond this they go to the spool"
+    )
+    spool_dir: Path = Field(
+        default=Path("tollway-spool"),
+        description="durable local spool for ledger records while Redis is down (one per process)",
+    )
+    spool_replay_interval_s: float = Field(
+        default=1.0, gt=0.0, description="how often the spool is replayed to Redis when it holds records"
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -1,4 +1,4 @@
-"""/admin/v1/registry: the whole registry at once (what `tollway apply -f` sends)."""
+"""/admin/v1/registry: the whole registry, or some of its sections at once (what `tollway apply -f` sends)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from admin_ui.deps import AdminAuth, RegistryDep
 from admin_ui.schemas import RegistryPublic, WriteResult
-from control_plane.model import RegistrySpec
+from control_plane.registry import RegistryDocument
 
 __all__ = ["router"]
 
@@ -20,7 +20,8 @@ async def get_registry(registry: RegistryDep) -> RegistryPublic:
 
 
 @router.put("")
-async def apply_registry(spec: RegistrySpec, registry: RegistryDep) -> WriteResult:
-    """Make the registry equal the body; applying the same body twice changes nothing."""
-    result = await registry.apply(spec)
+async def apply_registry(document: RegistryDocument, registry: RegistryDep) -> WriteResult:
+    """Replace the sections (`models`, `plans`, `tenants`, `prices`) the body contains and keep the
+    others; a section given as `[]` is emptied. Applying the same body twice changes nothing."""
+    result = await registry.apply(document)
     return WriteResult(version=result.snapshot.version, changed=result.changed)

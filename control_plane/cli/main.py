@@ -4,59 +4,30 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
-import orjson
 import typer
 import yaml
 from pydantic import ValidationError
 
-from control_plane.admin_client import AdminClient, AdminClientError
+from control_plane.cli import key, plan, price, tenant, usage
+from control_plane.cli.connection import AdminUrlOpt, JsonOpt, StateDirOpt, TokenOpt, call, fail
 from control_plane.cli.output import print_json, print_table
 from control_plane.cli.up import run_up
 from control_plane.launcher import StackSettings
-from control_plane.model import Backend, Model, RegistrySpec
+from control_plane.model import Backend, Model
+from control_plane.registry import RegistryDocument
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(help="Tollway, an LLM gateway: Envoy data plane, Python governance.", no_args_is_help=True)
 models_app = typer.Typer(help="List, add and remove models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
-StateDirOpt = Annotated[Path, typer.Option(envvar="TOLLWAY_STATE_DIR", help="where `tollway up` keeps state")]
-
-
-def _client(state_dir: Path, admin_url: str | None, token: str | None) -> AdminClient:
-    """Admin URL and token from the options/env, else from the state `tollway up` wrote."""
-    stack_file = state_dir / "stack.json"
-    stack: dict[str, Any] = orjson.loads(stack_file.read_bytes()) if stack_file.exists() else {}
-    url = admin_url or stack.get("admin_url") or "http://127.0.0.1:8081"
-    token_file = state_dir / "admin-token"
-    secret = token or (token_file.read_text().strip() if token_file.exists() else None)
-    if not secret:
-        _fail("no admin token: pass --token, set TOLLWAY_ADMIN_TOKEN, or run `tollway up` in this directory")
-    return AdminClient(url, secret)
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
-
-
-AdminUrlOpt = Annotated[str | None, typer.Option(envvar="TOLLWAY_ADMIN_URL", help="admin API base URL")]
-TokenOpt = Annotated[str | None, typer.Option(envvar="TOLLWAY_ADMIN_TOKEN", help="admin token")]
-
-
-def _call(state_dir: Path, admin_url: str | None, token: str | None, what: str, *args: Any) -> dict[str, Any]:
-    client = _client(state_dir, admin_url, token)
-    try:
-        result: dict[str, Any] = getattr(client, what)(*args)
-        return result
-    except AdminClientError as exc:
-        _fail(str(exc))
-    finally:
-        client.close()
+app.add_typer(plan.app, name="plans")
+app.add_typer(tenant.app, name="tenants")
+app.add_typer(price.app, name="prices")
+app.add_typer(key.app, name="keys")
+app.command("usage")(usage.usage)
 
 
 @app.command()
@@ -95,17 +66,26 @@ def apply(
     token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Make the registry equal FILE (declarative and idempotent)."""
+    """Make the registry's sections in FILE (models, plans, tenants, prices) equal FILE's.
+
+    Declarative and idempotent per section: a section FILE leaves out is not touched (so a models-only
+    file keeps every tenant), a section given as `[]` is emptied, and applying FILE twice is no change.
+    """
     try:
-        spec = RegistrySpec.model_validate(yaml.safe_load(file.read_text()) or {})
+        document = RegistryDocument.model_validate(yaml.safe_load(file.read_text()) or {})
     except (yaml.YAMLError, ValidationError) as exc:
-        _fail(f"{file} is not a valid registry: {exc}")
-    result = _call(state_dir, admin_url, token, "apply", spec)
+        fail(f"{file} is not a valid registry document: {exc}")
+    if not document.model_fields_set:
+        fail(f"{file} has none of the sections models, plans, tenants, prices")
+    result = call(state_dir, admin_url, token, "apply", document)
     if as_json:
         print_json(result)
     else:
         verb = "applied" if result["changed"] else "unchanged"
-        typer.echo(f"{verb}: registry version {result['version']} ({len(spec.models)} models)")
+        counts = ", ".join(
+            f"{len(getattr(document, name))} {name}" for name in sorted(document.model_fields_set)
+        )
+        typer.echo(f"{verb}: registry version {result['version']} ({counts})")
 
 
 @models_app.command("list")
@@ -116,7 +96,7 @@ def models_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List the registry's models."""
-    result = _call(state_dir, admin_url, token, "models")
+    result = call(state_dir, admin_url, token, "models")
     if as_json:
         print_json(result)
         return
@@ -149,8 +129,8 @@ def models_add(
         )
         model = Model(name=name, aliases=tuple(alias or ()), description=description, backends=backends)
     except ValidationError as exc:
-        _fail(str(exc))
-    result = _call(state_dir, admin_url, token, "put_model", model)
+        fail(str(exc))
+    result = call(state_dir, admin_url, token, "put_model", model)
     if as_json:
         print_json(result)
     else:
@@ -168,7 +148,7 @@ def models_rm(
     as_json: JsonOpt = False,
 ) -> None:
     """Remove a model."""
-    result = _call(state_dir, admin_url, token, "remove_model", name)
+    result = call(state_dir, admin_url, token, "remove_model", name)
     if as_json:
         print_json(result)
     else:
@@ -183,7 +163,7 @@ def status(
     as_json: JsonOpt = False,
 ) -> None:
     """Registry version and, per Envoy node, the ACKed version per resource type and the last NACK."""
-    result = _call(state_dir, admin_url, token, "status")
+    result = call(state_dir, admin_url, token, "status")
     if as_json:
         print_json(result)
         return

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import httpx
 import redis
 
-__all__ = ["free_port", "http_ok", "redis_ping", "tcp_open", "wait_until"]
+__all__ = ["free_port", "http_ok", "http_status", "redis_ping", "tcp_open", "wait_until"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -32,6 +32,14 @@ def http_ok(url: str, headers: dict[str, str] | None = None) -> bool:
         return httpx.get(url, headers=headers, timeout=1.0).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def http_status(url: str, headers: dict[str, str] | None = None) -> int | None:
+    """The status of a GET, or None when nothing answers."""
+    try:
+        return httpx.get(url, headers=headers, timeout=1.0).status_code
+    except httpx.HTTPError:
+        return None
 
 
 def redis_ping(url: str) -> bool:

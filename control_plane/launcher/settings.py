@@ -27,6 +27,16 @@ class StackSettings(BaseSettings):
     envoy_admin_port: int = Field(default=0, ge=0, le=65535)
     ext_proc_workers: int = Field(default=2, ge=1, le=32)
     envoy_concurrency: int = Field(default=2, ge=1, le=64)
+    envoys: int = Field(
+        default=1,
+        ge=1,
+        le=8,
+        description="Envoy processes; the first listens on listener_port, others anywhere",
+    )
+    ext_proc_options: dict[str, str] = Field(
+        default_factory=dict,
+        description="extra ext_proc settings (name → value, as TOLLWAY_EXT_PROC_<NAME>), e.g. lease_ttl_s",
+    )
     envoy_bin: str | None = Field(default=None, description="path of the envoy binary (default: PATH, venv)")
     admin_token: SecretStr | None = Field(
         default=None, min_length=MIN_ADMIN_TOKEN_LENGTH, description="default: generated once per state dir"

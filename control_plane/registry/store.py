@@ -27,6 +27,12 @@ return 1
 """
 
 
+def _dump(snapshot: Snapshot) -> str:
+    """Only the fields that were given: a tenant's `overrides` mean "the fields set", which a full dump
+    would turn into "every field" (unset limits stored as null would lift the plan's limits)."""
+    return snapshot.model_dump_json(exclude_unset=True)
+
+
 class RegistryStore(Protocol):
     async def load(self) -> Snapshot: ...
 
@@ -53,7 +59,7 @@ class RedisRegistryStore:
         try:
             swapped = await self._cas(
                 keys=[REGISTRY_VERSION, REGISTRY_SNAPSHOT],
-                args=[expected_version, snapshot.version, snapshot.model_dump_json(), REGISTRY_CHANGES],
+                args=[expected_version, snapshot.version, _dump(snapshot), REGISTRY_CHANGES],
             )
         except (RedisError, OSError) as exc:
             raise StoreUnavailableError("the registry store (Redis/Valkey) is unreachable") from exc

@@ -1,84 +1,101 @@
-"""POST /v1/chat/completions, /v1/completions and /v1/embeddings: route on the JSON `model`.
+"""POST /v1/chat/completions, /v1/completions and /v1/embeddings: authenticate, admit, route, bill.
 
-Request headers: drop every client-sent `x-tollway-*` header (the gateway owns that namespace).
-Request body (BUFFERED, whole): parse once, resolve the model or alias to its canonical name, set
-`x-tollway-model` and ask Envoy to pick the route again (`clear_route_cache`). The body itself is not
-changed (a body mutation would need a matching `content-length`).
+Request headers: drop client copies of `x-tollway-*`, authenticate (401/503 before anything else).
+Request body (BUFFERED): parse once, resolve the model, check the plan's and the key's allow-lists,
+estimate prompt tokens, reserve quota (429/503), set `x-tollway-model` + `x-tollway-tenant` and let
+Envoy pick the route again. A streaming request also gets `stream_options.include_usage`.
+Response headers: errors → no body wanted (NONE), the reservation is released; SSE → STREAMED;
+JSON → BUFFERED. Response body: read usage and bill it. Whatever happens, an admitted request is
+billed exactly once: at the end of its response, or in `close` if the stream ended early (client
+gone, upstream cut), from what was seen so far, flagged as estimated.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
-from typing import Any
+from datetime import datetime
+from typing import NoReturn
 
-import orjson
-
-from control_plane.model import GATEWAY_HEADER_PREFIX, MODEL_HEADER
+from control_plane.model import BACKEND_HEADER, MODEL_HEADER, TENANT_HEADER, RequestOutcome
 from ext_proc.errors import (
     BodyRequiredError,
-    InvalidJsonError,
+    GatewayError,
     ModelNotFoundError,
-    ModelRequiredError,
+    PermissionDeniedError,
     RegistryUnavailableError,
 )
-from ext_proc.exchange import BodyEvent, Continue, HeaderEdit, HeadersEvent, Reply
-from ext_proc.model_table import ModelTableHolder
+from ext_proc.exchange import (
+    BodyEvent,
+    Continue,
+    HeaderEdit,
+    HeadersEvent,
+    Reply,
+    ResponseBodyMode,
+)
+from ext_proc.governance.contracts import Admission, AdmissionRequest, RequestResult
+from ext_proc.openai_request import InferenceEndpoint, InferenceRequest, parse_json_object, read_request
 from ext_proc.processor import PassThroughProcessor, RequestInfo
+from ext_proc.processors.caller import Caller, gateway_headers_of, identify, model_allowed
+from ext_proc.response_usage import (
+    SseUsageReader,
+    Usage,
+    output_text_tokens,
+    usage_from_json_body,
+)
+from ext_proc.services import GatewayServices
 
-__all__ = [
-    "InferenceEndpoint",
-    "InferenceProcessor",
-    "parse_json_object",
-    "requested_model",
-]
+__all__ = ["InferenceEndpoint", "InferenceProcessor"]
 
-
-class InferenceEndpoint(StrEnum):
-    """The OpenAI endpoints whose JSON body names a model; the value is the path."""
-
-    CHAT_COMPLETIONS = "/v1/chat/completions"
-    COMPLETIONS = "/v1/completions"
-    EMBEDDINGS = "/v1/embeddings"
-
-
-def parse_json_object(body: bytes) -> dict[str, Any]:
-    """The request body as a JSON object, or InvalidJsonError."""
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise InvalidJsonError() from None
-    if not isinstance(document, dict):
-        raise InvalidJsonError()
-    return document
-
-
-def requested_model(document: dict[str, Any]) -> str:
-    """The non-empty `model` string of a request, or ModelRequiredError."""
-    model = document.get("model")
-    if not isinstance(model, str) or not model:
-        raise ModelRequiredError()
-    return model
+_SSE = "text/event-stream"
 
 
 class InferenceProcessor(PassThroughProcessor):
     """One inference request to `endpoint`."""
 
-    __slots__ = ("_body_parts", "_endpoint", "_request", "_tables")
+    __slots__ = (
+        "_admission",
+        "_backend",
+        "_body_parts",
+        "_caller",
+        "_endpoint",
+        "_finished",
+        "_inference",
+        "_model",
+        "_request",
+        "_services",
+        "_sse",
+        "_started_at",
+        "_status",
+    )
 
-    def __init__(self, request: RequestInfo, tables: ModelTableHolder, endpoint: InferenceEndpoint) -> None:
+    def __init__(self, request: RequestInfo, services: GatewayServices, endpoint: InferenceEndpoint) -> None:
         self._request = request
-        self._tables = tables
+        self._services = services
         self._endpoint = endpoint
         self._body_parts: list[bytes] = []
+        self._started_at: datetime = services.clock()
+        self._caller: Caller | None = None
+        self._model = ""
+        self._inference: InferenceRequest | None = None
+        self._admission: Admission | None = None
+        self._finished = False
+        self._status = 0
+        self._backend = ""
+        self._sse: SseUsageReader | None = None
 
     @property
     def endpoint(self) -> InferenceEndpoint:
         return self._endpoint
 
+    # -- request ---------------------------------------------------------------------------------
+
     async def request_headers(self, event: HeadersEvent) -> Reply:
+        caller, refusal = await identify(self._services, event)
+        self._caller = caller
+        if refusal is not None:
+            self._reject(refusal)
         if event.end_of_stream:
-            raise BodyRequiredError()
-        client_copies = tuple(name for name in event.headers if name.startswith(GATEWAY_HEADER_PREFIX))
+            self._reject(BodyRequiredError())
+        client_copies = gateway_headers_of(event)
         return Continue(HeaderEdit(remove_headers=client_copies)) if client_copies else Continue()
 
     async def request_body(self, event: BodyEvent) -> Reply:
@@ -86,11 +103,166 @@ class InferenceProcessor(PassThroughProcessor):
             self._body_parts.append(event.body)
             return Continue()
         body = b"".join((*self._body_parts, event.body)) if self._body_parts else event.body
-        model = requested_model(parse_json_object(body))
-        table = self._tables.current
+        self._body_parts = []
+        caller = self._require_caller()
+        try:
+            inference = self._read(body, caller)
+        except GatewayError as error:
+            self._reject(error)
+        self._inference = inference
+        plan = caller.policy.plan
+        reserved_output = (
+            plan.output_reserve_tokens
+            if inference.max_output_tokens is None
+            else min(inference.max_output_tokens, plan.output_reserve_tokens)
+        )
+        self._admission = await self._services.gate.admit(
+            AdmissionRequest(
+                request_id=self._request.request_id,
+                principal=caller.principal,
+                policy=caller.policy,
+                model=self._model,
+                stream=inference.stream,
+                prompt_tokens=inference.prompt_tokens,
+                reserved_output_tokens=reserved_output,
+                started_at=self._started_at,
+            )
+        )
+        headers: list[tuple[str, str]] = [(MODEL_HEADER, self._model), (TENANT_HEADER, caller.principal.tenant)]
+        if inference.upstream_body is not None:
+            headers.append(("content-length", str(len(inference.upstream_body))))
+        return Continue(
+            HeaderEdit(set_headers=tuple(headers)), clear_route_cache=True, body=inference.upstream_body
+        )
+
+    def _read(self, body: bytes, caller: Caller) -> InferenceRequest:
+        document = parse_json_object(body)
+        table = self._services.models.current
         if table is None:
             raise RegistryUnavailableError()
-        canonical = table.canonical_name(model)
+        requested = document.get("model")
+        canonical = table.canonical_name(requested) if isinstance(requested, str) else None
+        if canonical is not None:
+            self._model = canonical
+        inference = read_request(
+            document,
+            self._endpoint,
+            self._services.tokens,
+            output_cap=caller.policy.plan.max_output_tokens,
+        )
         if canonical is None:
-            raise ModelNotFoundError(model)
-        return Continue(HeaderEdit(set_headers=((MODEL_HEADER, canonical),)), clear_route_cache=True)
+            raise ModelNotFoundError(inference.model)
+        if not model_allowed(caller, canonical):
+            raise PermissionDeniedError.model_not_allowed(inference.model)
+        return inference
+
+    # -- response --------------------------------------------------------------------------------
+
+    async def response_headers(self, event: HeadersEvent) -> Reply:
+        status = _status_of(event)
+        self._status = status
+        self._backend = event.headers.get(BACKEND_HEADER, "")
+        remove = list(gateway_headers_of(event))
+        set_headers = self._admission.rate_limit_headers if self._admission is not None else ()
+        if self._admission is None or not 200 <= status < 300:
+            self._finish(RequestOutcome.UPSTREAM_ERROR, error_code=f"upstream_{status}")
+            return Continue(HeaderEdit(set_headers, tuple(remove)), response_body_mode=ResponseBodyMode.NONE)
+        if event.headers.get("content-type", "").startswith(_SSE):
+            inference = self._inference
+            self._sse = SseUsageReader(
+                self._services.tokens, strip_usage_chunk=inference is not None and inference.usage_injected
+            )
+            remove.append("content-length")  # a STREAMED body must not keep a fixed length
+            mode = ResponseBodyMode.STREAMED
+        else:
+            mode = ResponseBodyMode.BUFFERED
+        return Continue(HeaderEdit(set_headers, tuple(remove)), response_body_mode=mode)
+
+    async def response_body(self, event: BodyEvent) -> Reply:
+        if self._sse is not None:
+            replacement = self._sse.feed(event.body, end_of_stream=event.end_of_stream)
+            if event.end_of_stream:
+                complete = self._sse.done and not self._sse.error_event
+                outcome = RequestOutcome.OK if complete else RequestOutcome.UPSTREAM_CUT
+                self._finish_with(outcome, self._sse.usage, self._sse.delivered_tokens)
+            return Continue(body=replacement) if replacement is not None else Continue()
+        if event.end_of_stream:
+            usage, document = usage_from_json_body(event.body)
+            delivered = output_text_tokens(document, self._services.tokens) if document is not None else 0
+            self._finish_with(RequestOutcome.OK, usage, delivered)
+        return Continue()
+
+    async def close(self) -> None:
+        """The stream ended: an admitted request not billed yet is billed from what was seen."""
+        if self._admission is not None and not self._finished:
+            delivered = self._sse.delivered_tokens if self._sse is not None else 0
+            usage = self._sse.usage if self._sse is not None else None
+            self._finish_with(RequestOutcome.CLIENT_DISCONNECTED, usage, delivered)
+
+    # -- billing ---------------------------------------------------------------------------------
+
+    def _finish_with(self, outcome: RequestOutcome, usage: Usage | None, delivered_tokens: int) -> None:
+        if usage is not None:
+            self._finish(
+                outcome,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                cached_tokens=usage.cached_tokens,
+            )
+            return
+        prompt = self._inference.prompt_tokens if self._inference is not None else 0
+        self._finish(outcome, prompt_tokens=prompt, completion_tokens=delivered_tokens, estimated=True)
+
+    def _finish(
+        self,
+        outcome: RequestOutcome,
+        *,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        cached_tokens: int = 0,
+        estimated: bool = False,
+        error_code: str = "",
+    ) -> None:
+        if self._finished or self._admission is None:
+            return
+        self._finished = True
+        self._services.billing.finish(
+            self._admission,
+            RequestResult(
+                outcome=outcome,
+                status_code=self._status,
+                finished_at=self._services.clock(),
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                cached_tokens=cached_tokens,
+                estimated=estimated,
+                backend=self._backend,
+                error_code=error_code,
+            ),
+        )
+
+    def _reject(self, error: GatewayError) -> NoReturn:
+        """Record a refusal of an authenticated caller, then raise it to the client."""
+        caller = self._require_caller()
+        self._services.billing.reject(
+            request_id=self._request.request_id,
+            principal=caller.principal,
+            model=self._model,
+            status_code=error.status,
+            error_code=error.code,
+            stream=self._inference.stream if self._inference is not None else False,
+            started_at=self._started_at,
+        )
+        raise error
+
+    def _require_caller(self) -> Caller:
+        if self._caller is None:
+            raise RuntimeError("request body before request headers")
+        return self._caller
+
+
+def _status_of(event: HeadersEvent) -> int:
+    try:
+        return int(event.headers.get(":status", "0"))
+    except ValueError:
+        return 0

@@ -13,13 +13,26 @@ from control_plane.admin_client import AdminClient
 from control_plane.launcher import Stack, StackInfo, StackSettings
 from control_plane.launcher.process import ManagedProcess
 from control_plane.launcher.readiness import free_port, http_ok, wait_until
+from control_plane.model import Limits
+from tests.support.tenants import TenantFactory
+
+
+LEASE_OPTIONS = {"lease_ttl_s": "3", "reconcile_interval_s": "0.5", "reconcile_grace_s": "0.5"}
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     state_dir = tmp_path_factory.mktemp("tollway-state")
     settings = StackSettings(
-        state_dir=state_dir, listener_port=0, admin_port=0, ext_proc_workers=2, demo=True, log_level="info"
+        state_dir=state_dir,
+        listener_port=0,
+        admin_port=0,
+        ext_proc_workers=2,
+        envoys=2,
+        demo=True,
+        log_level="info",
+        # Short leases so that tests can watch reservations expire and be reconciled.
+        ext_proc_options=LEASE_OPTIONS,
     )
     stack = Stack(settings)
     try:
@@ -40,6 +53,20 @@ def info(stack: Stack) -> StackInfo:
     return stack.info
 
 
+@pytest.fixture(scope="session")
+def tenants(info: StackInfo) -> Iterator[TenantFactory]:
+    admin = AdminClient(info.admin_url, info.admin_token)
+    yield TenantFactory(admin)
+    admin.close()
+
+
+@pytest.fixture(scope="session")
+def auth(tenants: TenantFactory) -> dict[str, str]:
+    """Headers authenticating as a tenant without limits (tests' background load must never hit one)."""
+    secret = tenants.create(Limits()).secret
+    return {"Authorization": f"Bearer {secret}"}
+
+
 @pytest.fixture
 def admin(info: StackInfo) -> Iterator[AdminClient]:
     client = AdminClient(info.admin_url, info.admin_token)
@@ -49,7 +76,8 @@ def admin(info: StackInfo) -> Iterator[AdminClient]:
 
 @pytest.fixture
 def client(info: StackInfo) -> openai.OpenAI:
-    return openai.OpenAI(base_url=info.listener_url, api_key="tollway-test", max_retries=0, timeout=10.0)
+    assert info.demo_api_key is not None
+    return openai.OpenAI(base_url=info.listener_url, api_key=info.demo_api_key, max_retries=0, timeout=10.0)
 
 
 @pytest.fixture

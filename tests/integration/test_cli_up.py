@@ -60,7 +60,7 @@ def _check_running_stack(up: subprocess.Popen[str], state_dir: Path) -> set[int]
     children = _children(up.pid)
     assert len(children) == 7  # valkey, admin, demo upstream, xds, 2 ext_proc, envoy
 
-    client = openai.OpenAI(base_url=info["listener_url"], api_key="x", max_retries=0)
+    client = openai.OpenAI(base_url=info["listener_url"], api_key=info["demo_api_key"], max_retries=0)
     reply = client.chat.completions.create(model="demo", messages=[{"role": "user", "content": "hi"}])
     assert reply.choices[0].message.content == "[demo-upstream] echo: hi"
 

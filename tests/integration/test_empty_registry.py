@@ -1,4 +1,4 @@
-"""A fresh install with nothing registered still serves: Envoy gets a listener, /v1/models is empty."""
+"""A fresh install with nothing registered still serves: Envoy gets a listener and ext_proc answers."""
 
 from __future__ import annotations
 
@@ -17,9 +17,14 @@ def test_stack_starts_with_an_empty_registry(tmp_path: Path) -> None:
         state_dir=tmp_path, listener_port=0, admin_port=0, ext_proc_workers=1, demo=False
     )
     with Stack(settings) as info:
-        models = httpx.get(f"{info.listener_url}/models")
-        assert models.status_code == 200
-        assert models.json() == {"object": "list", "data": []}
-        chat = httpx.post(f"{info.listener_url}/chat/completions", json={"model": "demo", "messages": []})
-        assert chat.status_code == 404
-        assert chat.json()["error"]["code"] == "model_not_found"
+        assert info.demo_api_key is None
+        # No tenant and no key exist yet: every key is unknown, and the answer is ext_proc's JSON 401.
+        headers = {"Authorization": "Bearer tw-not-a-key"}
+        models = httpx.get(f"{info.listener_url}/models", headers=headers)
+        assert models.status_code == 401
+        assert models.json()["error"]["code"] == "invalid_api_key"
+        chat = httpx.post(
+            f"{info.listener_url}/chat/completions", json={"model": "demo", "messages": []}, headers=headers
+        )
+        assert chat.status_code == 401
+        assert models.headers["x-request-id"]

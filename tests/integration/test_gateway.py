@@ -62,9 +62,13 @@ def test_unknown_model_is_an_openai_404(client: openai.OpenAI) -> None:
         (b'{"model": 42}', 400, "model_required"),
     ],
 )
-def test_bad_requests_get_openai_errors(info: StackInfo, body: bytes, status: int, code: str) -> None:
+def test_bad_requests_get_openai_errors(
+    info: StackInfo, auth: dict[str, str], body: bytes, status: int, code: str
+) -> None:
     response = httpx.post(
-        f"{info.listener_url}/chat/completions", content=body, headers={"content-type": "application/json"}
+        f"{info.listener_url}/chat/completions",
+        content=body,
+        headers={"content-type": "application/json", **auth},
     )
     assert response.status_code == status
     assert response.headers["content-type"].startswith("application/json")
@@ -72,34 +76,35 @@ def test_bad_requests_get_openai_errors(info: StackInfo, body: bytes, status: in
     assert response.headers.get("x-request-id")
 
 
-def test_client_cannot_choose_the_route_with_gateway_headers(info: StackInfo) -> None:
+def test_client_cannot_choose_the_route_with_gateway_headers(info: StackInfo, auth: dict[str, str]) -> None:
     """A client-sent x-tollway-model is stripped: the body's model decides."""
     response = httpx.post(
         f"{info.listener_url}/chat/completions",
         json={"model": "no-such-model", "messages": [{"role": "user", "content": "x"}]},
-        headers={"x-tollway-model": "demo"},
+        headers={"x-tollway-model": "demo", **auth},
     )
     assert response.status_code == 404
 
 
-def test_unknown_path_is_a_json_404(info: StackInfo) -> None:
-    response = httpx.post(f"{info.listener_url}/nothing-here", json={})
+def test_unknown_path_is_a_json_404(info: StackInfo, auth: dict[str, str]) -> None:
+    response = httpx.post(f"{info.listener_url}/nothing-here", json={}, headers=auth)
     assert response.status_code == 404
     assert response.json()["error"]["type"] == "invalid_request_error"
 
 
 def test_dead_backend_gives_a_fixed_json_503_without_internal_text(
-    info: StackInfo, admin: AdminClient
+    info: StackInfo, admin: AdminClient, auth: dict[str, str]
 ) -> None:
     dead_port = free_port()  # nothing listens here
     admin.put_model(
         Model(name="dead", backends=(Backend(name="gone", base_url=f"http://127.0.0.1:{dead_port}/v1"),))
     )
     deadline = time.monotonic() + 10
-    response = httpx.post(f"{info.listener_url}/chat/completions", json={"model": "dead", "messages": []})
+    body = {"model": "dead", "messages": []}
+    response = httpx.post(f"{info.listener_url}/chat/completions", json=body, headers=auth)
     while response.status_code == 404 and time.monotonic() < deadline:  # until the route arrives
         time.sleep(0.05)
-        response = httpx.post(f"{info.listener_url}/chat/completions", json={"model": "dead", "messages": []})
+        response = httpx.post(f"{info.listener_url}/chat/completions", json=body, headers=auth)
     assert response.status_code == 503
     error = response.json()["error"]
     assert error["code"] == "upstream_unavailable"

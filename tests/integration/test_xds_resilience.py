@@ -21,10 +21,15 @@ pytestmark = pytest.mark.integration
 TYPES = ("cds", "eds", "lds", "rds")
 
 
-def _ok(info: StackInfo, model: str) -> bool:
+def _ok(info: StackInfo, model: str, auth: dict[str, str]) -> bool:
     body = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
     try:
-        return httpx.post(f"{info.listener_url}/chat/completions", json=body, timeout=5.0).status_code == 200
+        return (
+            httpx.post(
+                f"{info.listener_url}/chat/completions", json=body, headers=auth, timeout=5.0
+            ).status_code
+            == 200
+        )
     except httpx.HTTPError:
         return False
 
@@ -39,36 +44,44 @@ def _wait(predicate: Callable[[], Any], limit_s: float = 15.0) -> Any:
     return predicate()
 
 
-def _node(admin: AdminClient) -> dict[str, Any]:
-    nodes = [n for n in admin.status()["envoy_nodes"] if n["connected"]]
-    assert len(nodes) == 1, nodes
-    node: dict[str, Any] = nodes[0]
-    return node
+def _nodes(admin: AdminClient) -> list[dict[str, Any]]:
+    """The connected Envoys (the test stack runs two)."""
+    nodes: list[dict[str, Any]] = [n for n in admin.status()["envoy_nodes"] if n["connected"]]
+    return nodes
+
+
+def _nacks(admin: AdminClient) -> list[Any]:
+    """Each Envoy's last CDS NACK, once every Envoy has one (else an empty list)."""
+    nacks = [node["resources"].get("cds", {}).get("last_nack") for node in _nodes(admin)]
+    return nacks if len(nacks) == 2 and all(nacks) else []
 
 
 def _in_sync(admin: AdminClient) -> bool:
-    node = _node(admin)
-    resources = node["resources"]
-    return all(
-        t in resources and resources[t]["acked_version"] == resources[t]["sent_version"] for t in TYPES
+    nodes = _nodes(admin)
+    return len(nodes) == 2 and all(
+        t in node["resources"]
+        and node["resources"][t]["acked_version"] == node["resources"][t]["sent_version"]
+        for node in nodes
+        for t in TYPES
     )
 
 
 def test_rejected_cluster_is_nacked_visible_and_last_good_keeps_serving(
-    info: StackInfo, admin: AdminClient, mock_upstream: Callable[[str], str]
+    info: StackInfo, auth: dict[str, str], admin: AdminClient, mock_upstream: Callable[[str], str]
 ) -> None:
     # Valid for the registry, but Envoy cannot load the CA file on its host: CDS is rejected.
     bad = Model(
         name="needs-missing-ca",
         backends=(Backend(name="tls", base_url="https://127.0.0.1:9/v1", ca_file="/nonexistent/ca.pem"),),
     )
-    with Load(info.listener_url, "demo", rate=40.0) as load:
+    with Load(info.listener_url, "demo", rate=40.0, headers=auth) as load:
         time.sleep(0.5)
         admin.put_model(bad)
-        nack = _wait(lambda: _node(admin)["resources"].get("cds", {}).get("last_nack"))
+        nacks = _wait(lambda: _nacks(admin))
         time.sleep(1.0)
-    assert nack, "the NACK never showed in the status"
-    assert "nonexistent" in nack["message"] or "ca.pem" in nack["message"], nack
+    assert nacks, "the NACK never showed in the status of both Envoys"
+    for nack in nacks:
+        assert "nonexistent" in nack["message"] or "ca.pem" in nack["message"], nack
     assert load.errors == []
     assert len(load.statuses) > 40
 
@@ -82,21 +95,25 @@ def test_rejected_cluster_is_nacked_visible_and_last_good_keeps_serving(
     # Fixing the registry clears the way: the next version is ACKed everywhere.
     admin.remove_model("needs-missing-ca")
     assert _wait(lambda: _in_sync(admin)), admin.status()
-    assert _ok(info, "demo")
+    assert _ok(info, "demo", auth)
 
 
 def test_xds_restart_keeps_envoy_serving_then_resyncs(
-    stack: Stack, info: StackInfo, admin: AdminClient, mock_upstream: Callable[[str], str]
+    stack: Stack,
+    info: StackInfo,
+    auth: dict[str, str],
+    admin: AdminClient,
+    mock_upstream: Callable[[str], str],
 ) -> None:
     assert _wait(lambda: _in_sync(admin))
-    with Load(info.listener_url, "demo", rate=40.0) as load:
+    with Load(info.listener_url, "demo", rate=40.0, headers=auth) as load:
         stack.processes["xds"].stop()
         time.sleep(1.5)  # Envoy runs on its last config while the control plane is gone
         during = len(load.statuses)
         url = mock_upstream("after-xds-restart")
         admin.put_model(Model(name="after-xds", backends=(Backend(name="a", base_url=url),)))
         stack.restart("xds")
-        served = _wait(lambda: _ok(info, "after-xds"), limit_s=20.0)
+        served = _wait(lambda: _ok(info, "after-xds", auth), limit_s=20.0)
     assert during > 20
     assert load.errors == [], load.errors[:5]
     assert served, "a model written while xds was down was not served after it came back"
@@ -104,12 +121,16 @@ def test_xds_restart_keeps_envoy_serving_then_resyncs(
 
 
 def test_envoy_restart_gets_the_current_config(
-    stack: Stack, info: StackInfo, admin: AdminClient, mock_upstream: Callable[[str], str]
+    stack: Stack,
+    info: StackInfo,
+    auth: dict[str, str],
+    admin: AdminClient,
+    mock_upstream: Callable[[str], str],
 ) -> None:
     url = mock_upstream("before-envoy-restart")
     admin.put_model(Model(name="before-envoy", backends=(Backend(name="b", base_url=url),)))
-    assert _wait(lambda: _ok(info, "before-envoy"))
+    assert _wait(lambda: _ok(info, "before-envoy", auth))
     stack.restart("envoy")
-    assert _wait(lambda: _ok(info, "before-envoy"))
-    assert _ok(info, "demo")
+    assert _wait(lambda: _ok(info, "before-envoy", auth))
+    assert _ok(info, "demo", auth)
     assert _wait(lambda: _in_sync(admin))

@@ -1,8 +1,17 @@
 """In-memory fakes of the Protocols in the packages, shared by unit tests."""
 
 import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from control_plane.model import NodeStatus, Snapshot
+from fastapi.testclient import TestClient
+
+from admin_ui.app import create_app
+from control_plane.admin_client import AdminClient
+from control_plane.keystore import KeyStore
+from control_plane.model import ApiKey, NodeStatus, Snapshot
+from control_plane.registry import Registry
 
 
 class MemoryRegistryStore:
@@ -34,3 +43,84 @@ class MemoryXdsStatusStore:
 
     async def all(self) -> list[NodeStatus]:
         return list(self.nodes)
+
+
+class MemoryKeyRecords:
+    """In-memory fake of control_plane.keystore.KeyRecords: keeps keys by id and every atomic write."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, ApiKey] = {}
+        self.version = 0
+        self.published: list[str] = []
+        self.writes: list[list[str]] = []  # key ids per atomic write
+
+    async def by_id(self, key_id: str) -> ApiKey | None:
+        return self.keys.get(key_id)
+
+    async def all(self) -> list[ApiKey]:
+        return sorted(self.keys.values(), key=lambda k: (k.created_at, k.id))
+
+    async def write(self, keys: Sequence[ApiKey]) -> None:
+        await asyncio.sleep(0)
+        for key in keys:
+            self.keys[key.id] = key
+        self.version += 1
+        self.published.extend(k.secret_hash for k in keys)
+        self.writes.append([k.id for k in keys])
+
+
+class MemoryUsageReader:
+    """In-memory fake of the usage port: counters per (tenant, month)."""
+
+    def __init__(self, usage: dict[tuple[str, str], dict[str, int]] | None = None) -> None:
+        self.usage = usage or {}
+
+    async def month_usage(self, tenant: str, month: str) -> Mapping[str, int]:
+        return dict(self.usage.get((tenant, month), {}))
+
+
+class FakeClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+ADMIN_TOKEN = "t" * 32
+
+
+@dataclass
+class AdminHarness:
+    """The admin app over in-memory fakes (registry store, key records, usage), for API and CLI tests."""
+
+    clock: FakeClock
+    store: MemoryRegistryStore = field(default_factory=MemoryRegistryStore)
+    records: MemoryKeyRecords = field(default_factory=MemoryKeyRecords)
+    usage: MemoryUsageReader = field(default_factory=MemoryUsageReader)
+    xds_status: MemoryXdsStatusStore = field(default_factory=MemoryXdsStatusStore)
+
+    def __post_init__(self) -> None:
+        self.registry = Registry(self.store)
+        self.keys = KeyStore(self.records, self.registry, clock=self.clock)
+        self.app = create_app(
+            registry_port=self.registry,
+            xds_status=self.xds_status,
+            keys_port=self.keys,
+            usage_port=self.usage,
+            admin_token=ADMIN_TOKEN,
+        )
+
+    def admin_client(self) -> AdminClient:
+        """A real AdminClient whose HTTP goes to the app in-process (TestClient is an httpx.Client)."""
+        client = AdminClient("http://admin", ADMIN_TOKEN)
+        client._http.close()
+        client._http = TestClient(
+            self.app, base_url="http://admin", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        )
+        return client

@@ -19,6 +19,7 @@ class Load:
     model: str
     rate: float = 60.0
     threads: int = 4
+    headers: dict[str, str] = field(default_factory=dict)
     statuses: list[int] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -45,7 +46,7 @@ class Load:
     def _run(self) -> None:
         interval = self.threads / self.rate
         body = {"model": self.model, "messages": [{"role": "user", "content": "load"}]}
-        with httpx.Client(timeout=10.0) as client:
+        with httpx.Client(timeout=10.0, headers=self.headers) as client:
             next_at = time.monotonic()
             while not self._stop.is_set():
                 try:

@@ -4,20 +4,32 @@ from __future__ import annotations
 
 from itertools import groupby
 
-from envoy_data_plane.envoy.config.core.v3 import Address, SocketAddress
+from envoy_data_plane.envoy.config.core.v3 import Address, Metadata, SocketAddress
 from envoy_data_plane.envoy.config.endpoint.v3 import (
     ClusterLoadAssignment,
     Endpoint,
     LbEndpoint,
     LocalityLbEndpoints,
 )
+from envoy_data_plane.google.protobuf import Struct
 
 from control_plane.model import Backend, Model
 
-__all__ = ["backend_address", "load_assignment", "model_cluster_name", "uses_dns"]
+__all__ = [
+    "BACKEND_METADATA_KEY",
+    "METADATA_NAMESPACE",
+    "backend_address",
+    "load_assignment",
+    "model_cluster_name",
+    "uses_dns",
+]
 
 _LOOPBACK_NAME = "localhost"
 _LOOPBACK_IP = "127.0.0.1"
+# Endpoint metadata `{"tollway": {"backend": <registry backend name>}}`: routes copy it into the
+# `x-tollway-backend` response header so ext_proc can tell which backend served a request.
+METADATA_NAMESPACE = "tollway"
+BACKEND_METADATA_KEY = "backend"
 
 
 def model_cluster_name(model: Model) -> str:
@@ -48,6 +60,9 @@ def _lb_endpoint(backend: Backend) -> LbEndpoint:
             hostname=backend.host,
         ),
         load_balancing_weight=backend.weight,
+        metadata=Metadata(
+            filter_metadata={METADATA_NAMESPACE: Struct.from_dict({BACKEND_METADATA_KEY: backend.name})}
+        ),
     )
 
 

@@ -1,4 +1,4 @@
-"""The `tollway_http` listener: HTTP connection manager → ext_proc → router, RDS over ADS."""
+"""The `tollway_http` listener: connection manager → ext_proc → local_ratelimit → router, RDS over ADS."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from envoy_data_plane.envoy.config.accesslog.v3 import (
     ComparisonFilter,
     ComparisonFilterOp,
     ExtensionFilter,
+    OrFilter,
     ResponseFlagFilter,
     StatusCodeFilter,
 )
@@ -43,6 +44,7 @@ from envoy_data_plane.google.protobuf import Any, Struct
 
 from xds.translate.config_source import ads_config_source
 from xds.translate.options import TranslateOptions
+from xds.translate.ratelimit import LOCAL_RATELIMIT_FILTER, listener_local_ratelimit
 from xds.translate.route import ROUTE_CONFIG_NAME
 
 __all__ = ["LISTENER_NAME", "http_listener", "local_reply_config"]
@@ -79,6 +81,8 @@ def _connection_manager(options: TranslateOptions) -> HttpConnectionManager:
         rds=Rds(config_source=ads_config_source(), route_config_name=ROUTE_CONFIG_NAME),
         http_filters=[
             HttpFilter(name=_EXT_PROC, typed_config=Any.pack(_ext_proc(options))),
+            # After ext_proc (which sets the tenant header), before the router; rules come with RDS.
+            HttpFilter(name=LOCAL_RATELIMIT_FILTER, typed_config=Any.pack(listener_local_ratelimit())),
             HttpFilter(name=_ROUTER, typed_config=Any.pack(Router())),
         ],
         use_remote_address=True,
@@ -92,7 +96,8 @@ def _connection_manager(options: TranslateOptions) -> HttpConnectionManager:
 
 
 def _ext_proc(options: TranslateOptions) -> ExternalProcessor:
-    """Headers and the buffered request body go to ext_proc; it may widen the response modes per request."""
+    """Headers and the buffered request body go to ext_proc, and the response headers, so that it picks
+    the response body mode per request (`mode_override`: BUFFERED, STREAMED or NONE)."""
     return ExternalProcessor(
         grpc_service=GrpcService(envoy_grpc=GrpcServiceEnvoyGrpc(cluster_name=options.ext_proc_cluster)),
         failure_mode_allow=False,
@@ -100,7 +105,7 @@ def _ext_proc(options: TranslateOptions) -> ExternalProcessor:
             request_header_mode=ProcessingModeHeaderSendMode.SEND,
             request_body_mode=ProcessingModeBodySendMode.BUFFERED,
             request_trailer_mode=ProcessingModeHeaderSendMode.SKIP,
-            response_header_mode=ProcessingModeHeaderSendMode.SKIP,
+            response_header_mode=ProcessingModeHeaderSendMode.SEND,
             response_body_mode=ProcessingModeBodySendMode.NONE,
             response_trailer_mode=ProcessingModeHeaderSendMode.SKIP,
         ),
@@ -144,11 +149,21 @@ def local_reply_config() -> LocalReplyConfig:
     UF, UT, SI, RL, …); ImmediateResponse carries none, so flagged replies are rewritten. Two of Envoy's
     replies carry no flag either and are matched by their response code details instead: ext_proc being
     unreachable (`ext_proc_error_gRPC_error_…`, an empty 503 otherwise) and a body over the buffer limit
-    (`request_payload_too_large`, a text/plain 413 otherwise). First matching mapper wins.
+    (`request_payload_too_large`, a text/plain 413 otherwise). The local rate limit's 429 is matched
+    by its details (`local_rate_limited`) too: the filter sets RL only after its reply was built.
+    First matching mapper wins.
     """
     ext_proc_failed = _details("response.code_details.startsWith('ext_proc_error')")
     too_large = _details("response.code_details == 'request_payload_too_large'")
-    rate_limited = AccessLogFilter(response_flag_filter=_any_flag("RL"))
+    # Seen on 1.40: with the RL flag alone, local_ratelimit's 429 stayed a text/plain `local_rate_limited`.
+    rate_limited = AccessLogFilter(
+        or_filter=OrFilter(
+            filters=[
+                AccessLogFilter(response_flag_filter=_any_flag("RL")),
+                _details("response.code_details == 'local_rate_limited'"),
+            ]
+        )
+    )
     server_side = AccessLogFilter(
         and_filter=AndFilter(
             filters=[

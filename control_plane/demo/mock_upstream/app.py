@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
@@ -32,39 +31,15 @@ from control_plane.demo.mock_upstream.reply import (
     parse_prompt,
 )
 from control_plane.demo.mock_upstream.settings import MockUpstreamSettings
+from control_plane.demo.mock_upstream.stats import GenerationRecord, MockStats, Outcome
 
-__all__ = ["MockStats", "MockUpstream", "StreamCutError", "create_app"]
+__all__ = ["MockUpstream", "StreamCutError", "create_app"]
 
 _DONE = b"data: [DONE]\n\n"
 
 
 class StreamCutError(Exception):
     """Raised mid-body on purpose: the server closes the connection without finishing the response."""
-
-
-class MockStats:
-    """What reached this server since start or the last `POST /mock/reset`."""
-
-    def __init__(self) -> None:
-        self.requests: Counter[str] = Counter()
-        self.failures_injected = 0
-        self.streams: Counter[str] = Counter()
-        self.responses: Counter[str] = Counter()
-
-    def snapshot(self) -> dict[str, Any]:
-        streams = ("started", "completed", "cut", "stalled", "aborted")
-        return {
-            "requests": dict(self.requests),
-            "failures_injected": self.failures_injected,
-            "streams": {key: self.streams[key] for key in streams},
-            "responses": {key: self.responses[key] for key in ("completed", "cut", "stalled")},
-        }
-
-    def reset(self) -> None:
-        self.requests.clear()
-        self.failures_injected = 0
-        self.streams.clear()
-        self.responses.clear()
 
 
 class MockUpstream:
@@ -117,31 +92,60 @@ class MockUpstream:
         if failure is not None:
             return failure
         prompt = parse_prompt(endpoint, await _json_body(request))
-        reply = Reply.build(prompt, self.settings.name, behaviour.tokens)
+        reply = Reply.build(
+            prompt, self.settings.name, behaviour.tokens, behaviour.usage, behaviour.cached_tokens
+        )
+        request_id = request.headers.get("x-request-id")
         if prompt.stream:
             return StreamingResponse(
-                self._events(reply, behaviour),
+                self._events(reply, behaviour, request_id),
                 media_type="text/event-stream",
                 headers={"cache-control": "no-cache"},
             )
         if behaviour.stall_after is not None:
             self.stats.responses["stalled"] += 1
+            self._record(reply, request_id, Outcome.STALLED, sent=0, usage=None)
             await _until_disconnect(request)
             return Response(status_code=499)
         await anyio.sleep(behaviour.generation_s(len(reply.pieces)))
         body = orjson.dumps(reply.body())
         if behaviour.cut_after is not None:
             self.stats.responses["cut"] += 1
+            self._record(reply, request_id, Outcome.CUT, sent=0, usage=None)
             return _CutResponse(body)
         self.stats.responses["completed"] += 1
+        self._record(reply, request_id, Outcome.COMPLETED, sent=len(reply.pieces), usage=reply.usage)
         return _json(body)
 
-    async def _events(self, reply: Reply, behaviour: Behaviour) -> AsyncIterator[bytes]:
+    def _record(
+        self, reply: Reply, request_id: str | None, outcome: Outcome, sent: int, usage: dict[str, Any] | None
+    ) -> None:
+        self.stats.usage_sent(usage)
+        prompt = reply.prompt
+        record = GenerationRecord(
+            request_id=request_id,
+            endpoint=prompt.endpoint.value,
+            model=prompt.model,
+            stream=prompt.stream,
+            outcome=outcome,
+            prompt_tokens=prompt.prompt_tokens,
+            completion_tokens_sent=sent,
+            usage=usage,
+        )
+        self.stats.generation(record)
+
+    async def _events(
+        self, reply: Reply, behaviour: Behaviour, request_id: str | None
+    ) -> AsyncIterator[bytes]:
+        """The SSE body. A chunk counts as sent once the server took it (the generator resumed)."""
         self.stats.streams["started"] += 1
         ended = False
         pieces = reply.pieces
         cut_at = _clamp(behaviour.cut_after, len(pieces))
         stall_at = _clamp(behaviour.stall_after, len(pieces))
+        sent = 0
+        usage: dict[str, Any] | None = None
+        outcome = Outcome.ABORTED
         try:
             await _sleep_ms(behaviour.first_token_delay_ms)
             role = reply.role_chunk()
@@ -149,10 +153,11 @@ class MockUpstream:
                 yield _event(role)
             for index in range(len(pieces) + 1):
                 if index == cut_at:
-                    ended = True
+                    ended, outcome = True, Outcome.CUT
                     self.stats.streams["cut"] += 1
                     raise StreamCutError(f"cut after {index} content chunks")
                 if index == stall_at:
+                    outcome = Outcome.STALLED
                     self.stats.streams["stalled"] += 1
                     await anyio.sleep_forever()
                 if index == len(pieces):
@@ -160,15 +165,19 @@ class MockUpstream:
                 if index:
                     await _sleep_ms(behaviour.inter_token_delay_ms)
                 yield _event(reply.content_chunk(pieces[index]))
+                sent += 1
             yield _event(reply.finish_chunk())
-            if reply.prompt.include_usage:
-                yield _event(reply.usage_chunk())
+            if reply.streams_usage:
+                chunk = reply.usage_chunk()
+                yield _event(chunk)
+                usage = chunk["usage"]
             yield _DONE
-            ended = True
+            ended, outcome = True, Outcome.COMPLETED
             self.stats.streams["completed"] += 1
         finally:
             if not ended:
                 self.stats.streams["aborted"] += 1
+            self._record(reply, request_id, outcome, sent=sent, usage=usage)
 
     async def _embeddings(self, request: Request) -> Response:
         behaviour, failure = self._begin(request)

@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from control_plane.demo.mock_upstream.reply import UsageMode
 from control_plane.demo.mock_upstream.settings import MockUpstreamSettings
 
-__all__ = ["BACKEND_HEADER", "Behaviour", "BehaviourError", "FailureLedger", "MockHeader"]
+__all__ = ["BACKEND_HEADER", "Behaviour", "BehaviourError", "FailureLedger", "MockHeader", "UsageMode"]
 
 BACKEND_HEADER = "x-mock-backend"
 """Response header carrying the server's name on every answer."""
@@ -32,6 +33,10 @@ class MockHeader(StrEnum):
     CUT_AFTER = "x-mock-cut-after"
     STALL_AFTER = "x-mock-stall-after"
     TOKENS = "x-mock-tokens"
+    USAGE = "x-mock-usage"
+    """`report` (default), `omit` (no usage at all) or `zero` (all counts zero); see `UsageMode`."""
+    CACHED_TOKENS = "x-mock-cached-tokens"
+    """Reported as `usage.prompt_tokens_details.cached_tokens` (absent without this header)."""
 
 
 class BehaviourError(ValueError):
@@ -51,6 +56,8 @@ class Behaviour:
     tokens: int | None = None
     cut_after: int | None = None
     stall_after: int | None = None
+    usage: UsageMode = UsageMode.REPORT
+    cached_tokens: int | None = None
 
     @classmethod
     def resolve(cls, headers: Mapping[str, str], defaults: MockUpstreamSettings) -> Behaviour:
@@ -82,6 +89,8 @@ class Behaviour:
             tokens=_int(headers, MockHeader.TOKENS, defaults.tokens, high=_MAX_TOKENS),
             cut_after=_int(headers, MockHeader.CUT_AFTER, defaults.cut_after),
             stall_after=_int(headers, MockHeader.STALL_AFTER, defaults.stall_after),
+            usage=_usage_mode(headers, defaults.usage),
+            cached_tokens=_int(headers, MockHeader.CACHED_TOKENS, defaults.cached_tokens, high=_MAX_TOKENS),
         )
 
     def generation_s(self, tokens: int) -> float:
@@ -130,3 +139,14 @@ def _int(
 def _delay(headers: Mapping[str, str], header: MockHeader, default: int) -> int:
     value = _int(headers, header, default, high=_MAX_DELAY_MS)
     return default if value is None else value
+
+
+def _usage_mode(headers: Mapping[str, str], default: UsageMode) -> UsageMode:
+    raw = headers.get(MockHeader.USAGE)
+    if raw is None:
+        return default
+    try:
+        return UsageMode(raw.strip().lower())
+    except ValueError:
+        choices = ", ".join(mode.value for mode in UsageMode)
+        raise BehaviourError(f"header {MockHeader.USAGE} must be one of {choices}, got {raw!r}") from None

@@ -18,6 +18,7 @@ __all__ = [
     "Prompt",
     "Reply",
     "RequestError",
+    "UsageMode",
     "embeddings_body",
     "error_body",
     "models_body",
@@ -46,6 +47,17 @@ class RequestError(ValueError):
     def __init__(self, message: str, param: str | None = None) -> None:
         super().__init__(message)
         self.param = param
+
+
+class UsageMode(StrEnum):
+    """What a generated reply says about its token usage (`x-mock-usage`)."""
+
+    REPORT = "report"
+    """The real counts (the default)."""
+    OMIT = "omit"
+    """No usage anywhere: no `usage` in the JSON body, no usage chunk or `usage: null` in a stream."""
+    ZERO = "zero"
+    """A usage object whose counts are all zero."""
 
 
 class Endpoint(StrEnum):
@@ -145,12 +157,24 @@ class Reply:
     prompt: Prompt
     pieces: tuple[str, ...]
     finish_reason: str
+    usage_mode: UsageMode = UsageMode.REPORT
+    cached_tokens: int | None = None
     id: str = field(default_factory=lambda: secrets.token_hex(12))
     created: int = field(default_factory=lambda: int(time.time()))
 
     @classmethod
-    def build(cls, prompt: Prompt, server_name: str, tokens: int | None) -> Reply:
-        """`[<server name>] echo: <prompt>` cut into words; `tokens` repeats or cuts them to that count."""
+    def build(
+        cls,
+        prompt: Prompt,
+        server_name: str,
+        tokens: int | None,
+        usage_mode: UsageMode = UsageMode.REPORT,
+        cached_tokens: int | None = None,
+    ) -> Reply:
+        """`[<server name>] echo: <prompt>` cut into words; `tokens` repeats or cuts them to that count.
+
+        `cached_tokens` (when given) is reported as `usage.prompt_tokens_details.cached_tokens`.
+        """
         words = f"[{server_name}] echo: {prompt.echo}".split()
         count = len(words) if tokens is None else tokens
         finish_reason = "stop"
@@ -158,17 +182,33 @@ class Reply:
             count, finish_reason = max(prompt.max_tokens, 0), "length"
         chosen = [words[index % len(words)] for index in range(count)]
         pieces = tuple(word if index == 0 else f" {word}" for index, word in enumerate(chosen))
-        return cls(prompt, pieces, finish_reason)
+        return cls(prompt, pieces, finish_reason, usage_mode, cached_tokens)
 
     @property
     def text(self) -> str:
         return "".join(self.pieces)
 
     @property
-    def usage(self) -> JSON:
-        completion = len(self.pieces)
-        prompt = self.prompt.prompt_tokens
-        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    def usage(self) -> JSON | None:
+        """The usage object this reply reports (None with `UsageMode.OMIT`)."""
+        if self.usage_mode is UsageMode.OMIT:
+            return None
+        zero = self.usage_mode is UsageMode.ZERO
+        prompt = 0 if zero else self.prompt.prompt_tokens
+        completion = 0 if zero else len(self.pieces)
+        usage: JSON = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+        if self.cached_tokens is not None:
+            usage["prompt_tokens_details"] = {"cached_tokens": 0 if zero else self.cached_tokens}
+        return usage
+
+    @property
+    def streams_usage(self) -> bool:
+        """Whether a stream of this reply carries usage (asked with `stream_options.include_usage`)."""
+        return self.prompt.include_usage and self.usage_mode is not UsageMode.OMIT
 
     def body(self) -> JSON:
         """The non-streamed answer."""
@@ -182,7 +222,11 @@ class Reply:
             }
         else:
             choice = {"index": 0, "text": self.text, "logprobs": None, "finish_reason": self.finish_reason}
-        return {**self._head(chunk=False), "choices": [choice], "usage": self.usage}
+        body = {**self._head(chunk=False), "choices": [choice]}
+        usage = self.usage
+        if usage is not None:
+            body["usage"] = usage
+        return body
 
     def role_chunk(self) -> JSON | None:
         """Chat streams open with the assistant role and empty content; completion streams do not."""
@@ -197,7 +241,7 @@ class Reply:
         return self._chunk({}, self.finish_reason)
 
     def usage_chunk(self) -> JSON:
-        """Sent last when the request asked for `stream_options.include_usage`."""
+        """Sent last when `streams_usage`."""
         return {**self._head(chunk=True), "choices": [], "usage": self.usage}
 
     def _chunk(self, delta: dict[str, str], finish_reason: str | None) -> JSON:
@@ -211,7 +255,7 @@ class Reply:
                 "finish_reason": finish_reason,
             }
         chunk = {**self._head(chunk=True), "choices": [choice]}
-        if self.prompt.include_usage:
+        if self.streams_usage:
             chunk["usage"] = None
         return chunk
 

@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from control_plane.demo.mock_upstream.reply import UsageMode
+
 __all__ = ["LogLevel", "MockUpstreamSettings"]
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
@@ -41,3 +43,7 @@ class MockUpstreamSettings(BaseSettings):
     retry_after_s: int | None = Field(default=None, ge=0, description="`Retry-After` sent with failures")
     cut_after: int | None = Field(default=None, ge=0, description="close the connection after K chunks")
     stall_after: int | None = Field(default=None, ge=0, description="stop sending after K chunks")
+    usage: UsageMode = Field(default=UsageMode.REPORT, description="report, omit or zero the usage counts")
+    cached_tokens: int | None = Field(
+        default=None, ge=0, description="reported as usage.prompt_tokens_details.cached_tokens"
+    )

@@ -5,9 +5,15 @@ import httpx
 import pytest
 
 from admin_ui.app import create_app
+from control_plane.keystore import KeyStore
 from control_plane.model import Nack, NodeStatus, ResourceStatus
 from control_plane.registry import Registry
-from tests.support.fakes import MemoryRegistryStore, MemoryXdsStatusStore
+from tests.support.fakes import (
+    MemoryKeyRecords,
+    MemoryRegistryStore,
+    MemoryUsageReader,
+    MemoryXdsStatusStore,
+)
 
 TOKEN = "t" * 32
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -34,8 +40,13 @@ async def client(store: MemoryRegistryStore) -> AsyncIterator[httpx.AsyncClient]
         resources={"cds": ResourceStatus(sent_version="v2", acked_version="v1", last_nack=Nack(
             version="v2", message="bad cluster", at=now))},
     )  # fmt: skip
+    registry = Registry(store)
     app = create_app(
-        registry_port=Registry(store), xds_status=MemoryXdsStatusStore([node]), admin_token=TOKEN
+        registry_port=registry,
+        xds_status=MemoryXdsStatusStore([node]),
+        keys_port=KeyStore(MemoryKeyRecords(), registry),
+        usage_port=MemoryUsageReader(),
+        admin_token=TOKEN,
     )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://admin") as c:
         yield c
@@ -122,4 +133,19 @@ async def test_status_shows_nodes_with_acks_and_nacks(client: httpx.AsyncClient)
 
 async def test_openapi_is_published(client: httpx.AsyncClient) -> None:
     paths = (await client.get("/openapi.json")).json()["paths"]
-    assert {"/admin/v1/models", "/admin/v1/registry", "/admin/v1/status"} <= set(paths)
+    assert {
+        "/admin/v1/models",
+        "/admin/v1/registry",
+        "/admin/v1/status",
+        "/admin/v1/plans",
+        "/admin/v1/plans/{name}",
+        "/admin/v1/tenants",
+        "/admin/v1/tenants/{tenant_id}",
+        "/admin/v1/prices",
+        "/admin/v1/keys",
+        "/admin/v1/keys/{key_id}",
+        "/admin/v1/keys/{key_id}/revoke",
+        "/admin/v1/keys/{key_id}/rotate",
+        "/admin/v1/usage/{tenant_id}",
+    } <= set(paths)
+    assert paths["/admin/v1/keys"]["post"]["security"]

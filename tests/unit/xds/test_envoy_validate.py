@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from control_plane.model import Backend, Snapshot
+from control_plane.model import Backend, Limits, Plan, RegistrySpec, Snapshot, Tenant
 from tests.unit.xds.xds_samples import SAMPLES, model, snapshot
 from xds.translate import TranslateOptions, translate
 from xds.translate.cluster import SYSTEM_CA_FILE
@@ -107,7 +107,7 @@ def _with_system_ca(snap: Snapshot) -> Snapshot:
         m.model_copy(update={"backends": tuple(b.model_copy(update={"ca_file": None}) for b in m.backends)})
         for m in snap.models
     )
-    return snapshot(snap.version, *models)
+    return snap.model_copy(update={"spec": snap.spec.model_copy(update={"models": models})})
 
 
 @pytest.mark.skipif(not Path(SYSTEM_CA_FILE).is_file(), reason="no system CA bundle on this host")
@@ -138,3 +138,19 @@ def test_validation_catches_a_route_to_a_missing_cluster(tmp_path: Path) -> None
     result = envoy_validate(bootstrap(translated), tmp_path)
     assert result.returncode != 0
     assert "model.llama-3-8b" in result.stdout + result.stderr
+
+
+def test_envoy_accepts_a_tenant_with_zero_requests_per_minute(tmp_path: Path) -> None:
+    """`requests_per_minute: 0` becomes an always-empty bucket (max_tokens 0), which Envoy allows."""
+    spec = RegistrySpec(
+        models=(model("m", Backend(name="a", base_url="http://10.0.0.1:8000/v1")),),
+        plans=(Plan(name="blocked", limits=Limits(requests_per_minute=0)),),
+        tenants=(Tenant(id="nobody", plan="blocked"),),
+    )
+    translated = translate(Snapshot(version=1, spec=spec), OPTIONS).to_dict()
+    limiter = translated["rds"]["tollway"]["virtualHosts"][0]["typedPerFilterConfig"]
+    assert (
+        limiter["envoy.filters.http.local_ratelimit"]["descriptors"][0]["tokenBucket"]["tokensPerFill"] == 1
+    )
+    result = envoy_validate(bootstrap(translated), tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr

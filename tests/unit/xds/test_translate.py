@@ -195,6 +195,7 @@ def test_listener_uses_options_rds_over_ads_and_buffer_limit() -> None:
     assert manager.always_set_request_id_in_response is True
     assert [f.name for f in manager.http_filters] == [
         "envoy.filters.http.ext_proc",
+        "envoy.filters.http.local_ratelimit",
         "envoy.filters.http.router",
     ]
 
@@ -220,7 +221,7 @@ def test_ext_proc_filter_settings() -> None:
     assert mode is not None
     assert mode.request_header_mode == ProcessingModeHeaderSendMode.SEND
     assert mode.request_body_mode == ProcessingModeBodySendMode.BUFFERED
-    assert mode.response_header_mode == ProcessingModeHeaderSendMode.SKIP
+    assert mode.response_header_mode == ProcessingModeHeaderSendMode.SEND
     assert mode.response_body_mode == ProcessingModeBodySendMode.NONE
     assert mode.request_trailer_mode == ProcessingModeHeaderSendMode.SKIP
     assert mode.response_trailer_mode == ProcessingModeHeaderSendMode.SKIP
@@ -234,6 +235,10 @@ def _mapper_summary(mapper: ResponseMapper) -> tuple[str, str, str]:
         matched = match["extensionFilter"]["typedConfig"]["expression"]
     elif "andFilter" in match:
         matched = " & ".join(sorted(next(iter(f)) for f in match["andFilter"]["filters"]))
+    elif "orFilter" in match:
+        either = match["orFilter"]["filters"]
+        flags = either[0]["responseFlagFilter"]["flags"]
+        matched = f"flags {flags} | {either[1]['extensionFilter']['typedConfig']['expression']}"
     else:
         matched = f"flags {match['responseFlagFilter'].get('flags', 'any')}"
     body = mapper.body_format_override
@@ -257,7 +262,11 @@ def test_local_replies_become_openai_json_only_when_envoy_made_them() -> None:
             "invalid_request_error",
             "request_too_large",
         ),
-        ("flags ['RL']", "rate_limit_error", "rate_limited"),
+        (
+            "flags ['RL'] | response.code_details == 'local_rate_limited'",
+            "rate_limit_error",
+            "rate_limited",
+        ),
         ("responseFlagFilter & statusCodeFilter", "server_error", "upstream_unavailable"),
         ("flags any", "invalid_request_error", "%RESPONSE_CODE_DETAILS%"),
     ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from control_plane.model import Backend, Model, RegistrySpec, Snapshot
+from control_plane.model import Backend, Limits, Model, Plan, RegistrySpec, Snapshot, Tenant
 
 __all__ = ["SAMPLES", "model", "snapshot"]
 
@@ -47,6 +47,18 @@ SAMPLES: dict[str, Snapshot] = {
             "vllm-tls",
             Backend(name="tls-a", base_url="https://127.0.0.1:8443"),
             Backend(name="tls-b", base_url="https://localhost:8444"),
+        ),
+    ),
+    # Two tenants: `acme` has 90 requests per minute (a burst of 90, 2 per second), `hobby` no RPM limit.
+    "tenant_rate_limits": Snapshot(
+        version=6,
+        spec=RegistrySpec(
+            models=(model("llama-3-8b", Backend(name="gpu-a", base_url="http://10.0.0.5:8000/v1")),),
+            plans=(
+                Plan(name="team", limits=Limits(requests_per_minute=90, tokens_per_minute=100_000)),
+                Plan(name="hobby", limits=Limits(daily_tokens=10_000)),
+            ),
+            tenants=(Tenant(id="hobby", plan="hobby"), Tenant(id="acme", plan="team")),
         ),
     ),
     "names_with_slashes": snapshot(

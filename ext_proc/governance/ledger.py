@@ -1,0 +1,253 @@
+"""The `BillingSink`: settle reservations to actual usage and append ledger records, off the hot path.
+
+`finish` and `reject` only build a `SettleCommand` and queue it (never block, never raise). The writer
+task runs each through the SETTLE script (pipelined in batches): the script bills a request id at most
+once (`billed` key, `SET NX EX`), releases the lease and reservation, moves every counter from
+reserved to actual, adds the usage hashes and XADDs the record. If Redis fails, the batch goes to the
+durable `Spool` and the writer keeps spooling for `retry_s`; the replayer re-runs spooled commands
+when Redis is back (idempotent). `close` drains the queue to Redis or, failing that, to the spool —
+the buffer is never dropped. A queue longer than `queue_max` spills straight to the spool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from control_plane.model import BillingKind, Limits, RequestOutcome
+from ext_proc.governance.contracts import Admission, PolicyTableSource, Principal, RequestResult
+from ext_proc.governance.lease import LeaseBook
+from ext_proc.governance.quota_scripts import SETTLE
+from ext_proc.governance.settlement import BillingTerms, RecordFields, SettleCommand, cost_for, settle_command
+from ext_proc.governance.spool import Spool
+
+__all__ = ["RedisBillingSink"]
+
+_logger = logging.getLogger(__name__)
+
+_BATCH = 256
+_REJECT_TERMS = BillingTerms(BillingKind.PER_TOKEN)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class RedisBillingSink:
+    """Queues settlements; `run_writer` and `run_replayer` are its background tasks."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        policies: PolicyTableSource,
+        leases: LeaseBook,
+        spool: Spool,
+        *,
+        dedupe_ttl_s: int = 7 * 86_400,
+        queue_max: int = 100_000,
+        retry_s: float = 1.0,
+        timeout_s: float = 5.0,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self._client = client
+        self._policies = policies
+        self._leases = leases
+        self.spool = spool
+        self._dedupe_ttl_s = dedupe_ttl_s
+        self._queue: asyncio.Queue[SettleCommand] = asyncio.Queue()
+        self._queue_max = queue_max
+        self._retry_s = retry_s
+        self._timeout_s = timeout_s
+        self._clock = clock
+        self._down_until = 0.0
+        self._unfinished: list[SettleCommand] = []
+        self._settle = client.register_script(SETTLE)
+
+    # --- the BillingSink interface (sync, never raises) ----------------------------------------------
+
+    def finish(self, admission: Admission, result: RequestResult) -> None:
+        try:
+            command = self._finish_command(admission, result)
+        except Exception:  # billing must never break a request; the bug is logged
+            _logger.exception("could not build the settlement of %s", admission.request.request_id)
+            return
+        if admission.local_only:
+            self._leases.release(command.tenant, command.request_id)
+        self._enqueue(command)
+
+    def reject(
+        self,
+        *,
+        request_id: str,
+        principal: Principal,
+        model: str,
+        status_code: int,
+        error_code: str,
+        stream: bool,
+        started_at: datetime,
+    ) -> None:
+        record = RecordFields(
+            request_id=request_id,
+            tenant=principal.tenant,
+            key_id=principal.key_id,
+            model=model,
+            outcome=RequestOutcome.REJECTED,
+            started_at=started_at,
+            finished_at=self._clock(),
+            status_code=status_code,
+            error_code=error_code,
+            stream=stream,
+        )
+        self._enqueue(
+            settle_command(
+                record,
+                limits=Limits(),
+                terms=_REJECT_TERMS,
+                cost="0",
+                billable=0,
+                dedupe_ttl_s=self._dedupe_ttl_s,
+            )
+        )
+
+    def _finish_command(self, admission: Admission, result: RequestResult) -> SettleCommand:
+        request = admission.request
+        table = self._policies.current
+        price = table.price(request.model, request.started_at) if table is not None else None
+        terms = BillingTerms.of(request.policy.plan)
+        cost, billable = cost_for(
+            terms,
+            price,
+            outcome=result.outcome,
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens,
+            cached_tokens=result.cached_tokens,
+        )
+        record = RecordFields(
+            request_id=request.request_id,
+            tenant=request.principal.tenant,
+            key_id=request.principal.key_id,
+            model=request.model,
+            outcome=result.outcome,
+            started_at=request.started_at,
+            finished_at=result.finished_at,
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens,
+            cached_tokens=result.cached_tokens,
+            price_version=price.version if price is not None else "",
+            status_code=result.status_code,
+            error_code=result.error_code,
+            stream=request.stream,
+            cache_hit=result.cache_hit,
+            estimated=result.estimated,
+            backend=result.backend,
+        )
+        return settle_command(
+            record,
+            limits=request.policy.limits,
+            terms=terms,
+            cost=cost,
+            billable=billable,
+            dedupe_ttl_s=self._dedupe_ttl_s,
+        )
+
+    def _enqueue(self, command: SettleCommand) -> None:
+        if self._queue.qsize() >= self._queue_max:
+            try:
+                self.spool.append([command])
+            except OSError:
+                _logger.exception(
+                    "ledger queue full and spool unwritable; record %s lost", command.request_id
+                )
+            return
+        self._queue.put_nowait(command)
+
+    # --- writing ----------------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        """Commands queued in memory, not yet written or spooled."""
+        return self._queue.qsize()
+
+    async def run_writer(self) -> None:
+        """Write queued commands forever (run as a task; cancel, then `close`, to stop)."""
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < _BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            self._unfinished = batch  # re-run by `close` if cancelled mid-write (idempotent)
+            await self._write(batch)
+            self._unfinished = []
+
+    async def _write(self, batch: Sequence[SettleCommand]) -> None:
+        if time.monotonic() < self._down_until or not await self.execute(batch):
+            await asyncio.to_thread(self.spool.append, batch)
+
+    async def execute(self, batch: Sequence[SettleCommand]) -> bool:
+        """Run `batch` in one pipeline; False (nothing known to be done) when Redis is unreachable."""
+        try:
+            async with asyncio.timeout(self._timeout_s), self._client.pipeline(transaction=False) as pipe:
+                for command in batch:
+                    await self._settle(keys=command.keys, args=command.args, client=pipe)
+                results = await pipe.execute(raise_on_error=False)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._down_until = time.monotonic() + self._retry_s
+            _logger.warning("ledger write failed (%s); spooling %d records", type(exc).__name__, len(batch))
+            return False
+        dead: list[SettleCommand] = []
+        for command, outcome in zip(batch, results, strict=True):
+            if isinstance(outcome, ResponseError):
+                _logger.error("SETTLE refused %s: %s", command.request_id, outcome)
+                dead.append(command)
+            self._leases.release(command.tenant, command.request_id)
+        if dead:
+            await asyncio.to_thread(self.spool.append, dead, dead=True)
+        return True
+
+    async def replay_once(self) -> int:
+        """Re-run every spooled command; the number of files fully replayed."""
+        claimed = await asyncio.to_thread(self.spool.claim)
+        replayed = 0
+        for index, path in enumerate(claimed):
+            commands = await asyncio.to_thread(Spool.read, path)
+            ok = True
+            for start in range(0, len(commands), _BATCH):
+                if not await self.execute(commands[start : start + _BATCH]):
+                    ok = False
+                    break
+            if not ok:
+                for rest in claimed[index:]:
+                    await asyncio.to_thread(self.spool.give_back, rest)
+                return replayed
+            await asyncio.to_thread(self.spool.done, path)
+            replayed += 1
+        return replayed
+
+    async def run_replayer(self, interval_s: float = 1.0) -> None:
+        """Replay the spool whenever it holds records and Redis looks reachable (task; cancel to stop)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            if time.monotonic() < self._down_until:
+                continue
+            if await asyncio.to_thread(self.spool.has_pending):
+                await self.replay_once()
+
+    async def close(self) -> None:
+        """Drain the queue (to Redis, else to the spool). Call after cancelling `run_writer`."""
+        batch, self._unfinished = self._unfinished, []
+        while not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        for start in range(0, len(batch), _BATCH):
+            chunk = batch[start : start + _BATCH]
+            if time.monotonic() < self._down_until or not await self.execute(chunk):
+                self.spool.append(chunk)
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.spool.directory

@@ -1,0 +1,164 @@
+"""Ledger durability against a real Valkey: reconciler, lease renewal, spool + replay, degraded modes."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+
+from control_plane.keys import tenant_inflight, tenant_ledger, tenant_rate, tenant_reservations
+from control_plane.model import LedgerRecord, Limits, RequestOutcome
+from ext_proc.errors import InsufficientQuotaError, QuotaUnavailableError, RateLimitedError
+from ext_proc.governance.contracts import RequestResult
+from ext_proc.governance.lease import LeaseRenewer
+from ext_proc.governance.reconciler import Reconciler
+from ext_proc.governance.runtime import GovernanceRuntime
+from ext_proc.settings import ExtProcSettings
+from tests.integration.governance.conftest import (
+    Governance,
+    ValkeyServer,
+    holder_for,
+    request,
+    snapshot,
+    stream_values,
+)
+
+
+def ok(prompt: int, completion: int) -> RequestResult:
+    return RequestResult(
+        outcome=RequestOutcome.OK,
+        status_code=200,
+        finished_at=datetime.now(UTC),
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+    )
+
+
+async def records(client: aioredis.Redis, tenant: str = "acme") -> list[LedgerRecord]:
+    return [
+        LedgerRecord.model_validate_json(raw) for raw in await stream_values(client, tenant_ledger(tenant))
+    ]
+
+
+async def test_reconciler_bills_an_expired_lease_once_and_finish_after_does_not_double(
+    redis_client: aioredis.Redis, tmp_path: Path
+) -> None:
+    holder = holder_for(snapshot(Limits(tokens_per_minute=100_000)))
+    gov = Governance(redis_client, holder, tmp_path, lease_ttl_s=1.0)
+    admission = await gov.gate.admit(request(holder, "crashed", prompt=120, output=80))
+    first = Reconciler(redis_client, holder, grace_s=0.3)
+    second = Reconciler(redis_client, holder, grace_s=0.3)
+    assert await first.reconcile_once() == 0  # still alive
+    await asyncio.sleep(1.4)
+    counts = await asyncio.gather(first.reconcile_once(), second.reconcile_once())
+    assert sorted(counts) == [0, 1]
+    (record,) = await records(redis_client)
+    assert record.outcome is RequestOutcome.LOST
+    assert record.estimated is True
+    assert (record.prompt_tokens, record.completion_tokens) == (120, 80)
+    assert record.cost_pico == admission.reserved_cost_pico == 120 * 1_000_000 + 80 * 2_000_000
+    assert await redis_client.hlen(tenant_reservations("acme")) == 0
+    assert await redis_client.zcard(tenant_inflight("acme")) == 0
+    assert await redis_client.hmget(tenant_rate("acme"), "rc", "rt") == [b"0", b"0"]
+    assert await second.reconcile_once() == 0
+    gov.billing.finish(admission, ok(100, 500))  # the "dead" replica was only slow
+    await gov.flush()
+    assert len(await records(redis_client)) == 1
+
+
+async def test_renewed_leases_are_not_reclaimed(redis_client: aioredis.Redis, tmp_path: Path) -> None:
+    holder = holder_for(snapshot())
+    gov = Governance(redis_client, holder, tmp_path, lease_ttl_s=1.0)
+    await gov.gate.admit(request(holder, "long-stream"))
+    renewer = LeaseRenewer(redis_client, gov.leases, lease_ttl_s=1.0)
+    reconciler = Reconciler(redis_client, holder, grace_s=0.2)
+    for _ in range(6):  # 2.4 s, well past the 1 s lease
+        await asyncio.sleep(0.4)
+        assert await renewer.renew_once() == 1
+        assert await reconciler.reconcile_once() == 0
+    await asyncio.sleep(1.4)  # renewal stopped: the lease expires and is billed
+    assert await reconciler.reconcile_once() == 1
+
+
+async def test_spool_while_redis_is_down_then_replay_exactly_once(
+    valkey: ValkeyServer, redis_client: aioredis.Redis, tmp_path: Path
+) -> None:
+    holder = holder_for(snapshot())
+    spool_dir = tmp_path / "spool"
+    gov = Governance(redis_client, holder, spool_dir)
+    admissions = [await gov.gate.admit(request(holder, f"s{i}", prompt=10 + i)) for i in range(5)]
+    valkey.stop()
+    for admission in admissions:
+        gov.billing.finish(admission, ok(admission.request.prompt_tokens, 7))
+    await gov.flush()
+    spooled = sorted(spool_dir.glob("*.jsonl"))
+    assert len(spooled) == 1
+    assert len(spooled[0].read_bytes().splitlines()) == 5
+    copy = tmp_path / "copy.jsonl"
+    shutil.copy(spooled[0], copy)
+    valkey.start()  # an empty server (no persistence in tests): the replay alone must rebuild the ledger
+    assert await gov.billing.replay_once() == 1
+    assert not any(spool_dir.glob("*.jsonl"))
+    assert not any(spool_dir.glob("*.ready"))
+    shutil.copy(copy, spool_dir / "again.ready")  # replaying the same records again changes nothing
+    assert await gov.billing.replay_once() == 1
+    got = await records(redis_client)
+    assert sorted(r.request_id for r in got) == [f"s{i}" for i in range(5)]
+    assert sum(r.prompt_tokens for r in got) == sum(10 + i for i in range(5))
+
+
+async def test_runtime_stop_drains_the_queue_to_the_spool(
+    valkey: ValkeyServer, redis_client: aioredis.Redis, tmp_path: Path
+) -> None:
+    holder = holder_for(snapshot())
+    settings = ExtProcSettings(spool_dir=tmp_path / "spool", reconcile_interval_s=60)
+    runtime = GovernanceRuntime(settings, redis_client, holder)
+    async with runtime:
+        admissions = [await runtime.gate.admit(request(holder, f"d{i}")) for i in range(3)]
+        valkey.stop()
+        for admission in admissions:
+            runtime.billing.finish(admission, ok(100, 1))
+    lines = [line for f in (tmp_path / "spool").iterdir() for line in f.read_bytes().splitlines()]
+    assert sorted(orjson.loads(line)["i"] for line in lines) == ["d0", "d1", "d2"]
+
+
+async def test_fail_closed_answers_503_and_records_the_refusal(
+    valkey: ValkeyServer, redis_client: aioredis.Redis, tmp_path: Path
+) -> None:
+    holder = holder_for(snapshot(Limits(requests_per_minute=100)))
+    gov = Governance(redis_client, holder, tmp_path / "spool")
+    valkey.stop()
+    with pytest.raises(QuotaUnavailableError):
+        await gov.gate.admit(request(holder, "x"))
+    await gov.flush()
+    (line,) = next((tmp_path / "spool").glob("*.jsonl")).read_bytes().splitlines()
+    assert orjson.loads(line)["i"] == "x"
+
+
+async def test_local_mode_enforces_a_share_and_never_unlimited(
+    valkey: ValkeyServer, redis_client: aioredis.Redis, tmp_path: Path
+) -> None:
+    holder = holder_for(
+        snapshot(Limits(requests_per_minute=10, daily_tokens=1_000), tenants=("acme", "fresh"))
+    )
+    gov = Governance(redis_client, holder, tmp_path, failure_mode="local", replicas=2)
+    seen = await gov.gate.admit(request(holder, "seen", prompt=100))  # Redis reports 900 left today
+    assert not seen.local_only
+    valkey.stop()
+    local = [await gov.gate.admit(request(holder, f"l{i}", prompt=100)) for i in range(4)]
+    assert all(a.local_only for a in local)
+    # 900 // 2 = 450 tokens for this replica: 4 x 100 fit, a fifth would be 500
+    with pytest.raises(InsufficientQuotaError):
+        await gov.gate.admit(request(holder, "l4", prompt=100))
+    # the RPM share (10 // 2 = 5) is enforced too: 4 used, one small request left
+    await gov.gate.admit(request(holder, "tiny", prompt=1))
+    with pytest.raises(RateLimitedError):
+        await gov.gate.admit(request(holder, "tiny2", prompt=1))
+    # a tenant Redis never reported on gets no unlimited pass
+    with pytest.raises(QuotaUnavailableError):
+        await gov.gate.admit(request(holder, "f", tenant="fresh"))
