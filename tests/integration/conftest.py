@@ -16,7 +16,6 @@ from control_plane.launcher.readiness import free_port, http_ok, wait_until
 from control_plane.model import Limits
 from tests.support.tenants import TenantFactory
 
-
 LEASE_OPTIONS = {"lease_ttl_s": "3", "reconcile_interval_s": "0.5", "reconcile_grace_s": "0.5"}
 
 

@@ -9,11 +9,11 @@ from typing import Any
 from control_plane.admin_client import AdminClient
 from control_plane.model import Billing, Limits, Plan, Tenant
 
-__all__ = ["TenantFactory", "TestTenant"]
+__all__ = ["ProvisionedTenant", "TenantFactory"]
 
 
 @dataclass(frozen=True)
-class TestTenant:
+class ProvisionedTenant:
     id: str
     plan: str
     key_id: str
@@ -35,7 +35,7 @@ class TenantFactory:
         billing: Billing | None = None,
         models: tuple[str, ...] | None = None,
         **plan_fields: Any,
-    ) -> TestTenant:
+    ) -> ProvisionedTenant:
         suffix = uuid.uuid4().hex[:10]
         plan = Plan(
             name=f"plan-{suffix}",
@@ -48,4 +48,4 @@ class TenantFactory:
         self.admin.put_plan(plan)
         self.admin.put_tenant(tenant)
         created = self.admin.create_key(tenant=tenant.id, name="test")
-        return TestTenant(tenant.id, plan.name, created["key"]["id"], created["secret"])
+        return ProvisionedTenant(tenant.id, plan.name, created["key"]["id"], created["secret"])

@@ -22,6 +22,7 @@ from tests.support.governance_fakes import FakeAuthenticator, FakeBilling, FakeG
 ENDPOINTS = [endpoint.value for endpoint in InferenceEndpoint]
 OVERWRITE_IF_EXISTS_OR_ADD = 2
 CHAT = "/v1/chat/completions"
+COMPLETIONS = "/v1/completions"
 HI = [{"role": "user", "content": "hi"}]
 HI_TOKENS = 8  # reply priming 3 + message 3 + "user" 1 + "hi" 1
 JSON_FOR = {"content-type": "application/json"}
@@ -395,20 +396,31 @@ async def test_body_sets_canonical_model_and_tenant_and_clears_route_cache(
     assert not common.HasField("body_mutation")  # nothing to add: the client's body goes upstream
 
 
+def _chat(model: str = "mini", **fields: Any) -> dict[str, Any]:
+    return {"model": model, "messages": HI, **fields}
+
+
+def _prompt(prompt: object, **fields: Any) -> dict[str, Any]:
+    return {"model": "small", "prompt": prompt, **fields}
+
+
+MINI, LLAMA = "gpt-4o-mini", "meta-llama/Llama-3-8B"
+
+
 @pytest.mark.parametrize(
     ("key", "path", "body", "canonical", "stream", "prompt_tokens", "reserved"),
     [
-        ("tw-acme", CHAT, {"model": "mini", "messages": HI}, "gpt-4o-mini", False, HI_TOKENS, 200),
-        ("tw-acme", CHAT, {"model": "mini", "messages": HI, "max_tokens": 40}, "gpt-4o-mini", False, 8, 40),
-        ("tw-acme", CHAT, {"model": "mini", "messages": HI, "max_tokens": 40, "n": 3}, "gpt-4o-mini", False, 8, 120),
-        ("tw-acme", CHAT, {"model": "mini", "messages": HI, "max_completion_tokens": 900}, "gpt-4o-mini", False, 8, 200),
-        ("tw-acme", CHAT, {"model": "llama3", "messages": HI, "stream": True}, "meta-llama/Llama-3-8B", True, 8, 200),
-        ("tw-acme", "/v1/completions", {"model": "small", "prompt": "Hello world", "stream": True}, "gpt-4o-mini", True, 2, 200),
-        ("tw-acme", "/v1/completions", {"model": "small", "prompt": [1, 2, 3, 4, 5]}, "gpt-4o-mini", False, 5, 200),
-        ("tw-acme", "/v1/embeddings", {"model": "mini", "input": ["Hello world", "hi"]}, "gpt-4o-mini", False, 3, 0),
-        ("tw-limited", CHAT, {"model": "mini", "messages": HI}, "gpt-4o-mini", False, 8, 64),  # 100 injected
-        ("tw-limited", CHAT, {"model": "mini", "messages": HI, "max_tokens": 30}, "gpt-4o-mini", False, 8, 30),
-        ("tw-acme-llama", CHAT, {"model": "llama3", "messages": HI}, "meta-llama/Llama-3-8B", False, 8, 200),
+        ("tw-acme", CHAT, _chat(), MINI, False, HI_TOKENS, 200),
+        ("tw-acme", CHAT, _chat(max_tokens=40), MINI, False, HI_TOKENS, 40),
+        ("tw-acme", CHAT, _chat(max_tokens=40, n=3), MINI, False, HI_TOKENS, 120),
+        ("tw-acme", CHAT, _chat(max_completion_tokens=900), MINI, False, HI_TOKENS, 200),
+        ("tw-acme", CHAT, _chat("llama3", stream=True), LLAMA, True, HI_TOKENS, 200),
+        ("tw-acme", COMPLETIONS, _prompt("Hello world", stream=True), MINI, True, 2, 200),
+        ("tw-acme", COMPLETIONS, _prompt([1, 2, 3, 4, 5]), MINI, False, 5, 200),
+        ("tw-acme", "/v1/embeddings", {"model": "mini", "input": ["Hello world", "hi"]}, MINI, False, 3, 0),
+        ("tw-limited", CHAT, _chat(), MINI, False, HI_TOKENS, 64),  # max_tokens 100 injected, reserve 64
+        ("tw-limited", CHAT, _chat(max_tokens=30), MINI, False, HI_TOKENS, 30),
+        ("tw-acme-llama", CHAT, _chat("llama3"), LLAMA, False, HI_TOKENS, 200),
     ],
 )  # fmt: skip
 async def test_admission_request_fields(
@@ -507,11 +519,10 @@ async def test_body_is_rewritten_with_a_matching_content_length(
 @pytest.mark.parametrize(
     ("key", "body"),
     [
-        ("tw-acme", {"model": "mini", "messages": HI, "stream": True, "stream_options": {"include_usage": True}}),
-        ("tw-acme", {"model": "mini", "messages": HI, "stream": False}),
-        ("tw-limited", {"model": "mini", "messages": HI, "max_tokens": 100}),
-        ("tw-limited", {"model": "mini", "messages": HI, "max_completion_tokens": 1, "stream": True,
-                        "stream_options": {"include_usage": True}}),
+        ("tw-acme", _chat(stream=True, stream_options={"include_usage": True})),
+        ("tw-acme", _chat(stream=False)),
+        ("tw-limited", _chat(max_tokens=100)),
+        ("tw-limited", _chat(max_completion_tokens=1, stream=True, stream_options={"include_usage": True})),
     ],
 )  # fmt: skip
 async def test_body_needing_nothing_is_not_rewritten(

@@ -3,6 +3,7 @@ read from JSON and SSE bodies, and exactly one `finish` per admitted request how
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -10,7 +11,13 @@ import pytest
 from control_plane.model import RequestOutcome
 from ext_proc.governance.contracts import RequestResult
 from ext_proc.server import StreamSession
-from tests.support.governance_fakes import RATE_LIMIT_HEADERS, RESERVED_COST_PICO, FakeBilling, FakeGate, FixedClock
+from tests.support.governance_fakes import (
+    RATE_LIMIT_HEADERS,
+    RESERVED_COST_PICO,
+    FakeBilling,
+    FakeGate,
+    FixedClock,
+)
 
 CHAT = "/v1/chat/completions"
 HI = [{"role": "user", "content": "hi"}]
@@ -21,7 +28,8 @@ BACKEND = {"x-tollway-backend": "b1"}
 EVENTS = (
     b'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,'
     b'"delta":{"role":"assistant","content":"Hello"}}]}\n\n',
-    b'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":" world"}}]}\n\n',
+    b'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,'
+    b'"delta":{"content":" world"}}]}\n\n',
     b'data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},'
     b'"finish_reason":"stop"}]}\n\n',
 )  # fmt: skip
@@ -54,7 +62,7 @@ async def _admit_stream(session: StreamSession, driver, *, include_usage: bool =
 
 def _split(data: bytes, cuts: list[int]) -> list[bytes]:
     edges = [0, *cuts, len(data)]
-    return [data[start:end] for start, end in zip(edges, edges[1:], strict=False)]
+    return [data[start:end] for start, end in pairwise(edges)]
 
 
 async def _feed(session: StreamSession, driver, chunks: list[bytes], *, end: bool = True) -> bytes:
@@ -199,7 +207,9 @@ async def test_json_body_that_is_not_json_is_billed_as_estimated(
     await driver.answer(session, driver.response_headers(200, "application/json"))
     await driver.answer(session, driver.response_body(b"<html>oops</html>"))
     assert billing.results == [
-        _result(clock, RequestOutcome.OK, backend="", prompt_tokens=HI_TOKENS, completion_tokens=0, estimated=True)
+        _result(
+            clock, RequestOutcome.OK, backend="", prompt_tokens=HI_TOKENS, completion_tokens=0, estimated=True
+        )
     ]
 
 
@@ -274,7 +284,12 @@ async def test_usage_the_client_asked_for_is_kept(
     ],
 )
 async def test_stream_ending_without_done_is_upstream_cut(
-    session: StreamSession, driver, billing: FakeBilling, clock: FixedClock, stream: bytes, expected: dict[str, Any]
+    session: StreamSession,
+    driver,
+    billing: FakeBilling,
+    clock: FixedClock,
+    stream: bytes,
+    expected: dict[str, Any],
 ) -> None:
     await _admit_stream(session, driver)
     received = await _feed(session, driver, _split(stream, [3, len(stream) // 2]))
@@ -288,13 +303,22 @@ async def test_stream_closed_early_is_billed_once_as_client_disconnected(
 ) -> None:
     await _admit_stream(session, driver)
     sent = EVENTS[0] + EVENTS[1] + EVENTS[2][:10]
-    assert await _feed(session, driver, _split(sent, [7, len(EVENTS[0]) + 3]), end=False) == EVENTS[0] + EVENTS[1]
+    assert (
+        await _feed(session, driver, _split(sent, [7, len(EVENTS[0]) + 3]), end=False)
+        == EVENTS[0] + EVENTS[1]
+    )
     assert billing.finished == []
     clock.advance(4)
     await session.close()
     await session.close()
     assert billing.results == [
-        _result(clock, RequestOutcome.CLIENT_DISCONNECTED, prompt_tokens=HI_TOKENS, completion_tokens=2, estimated=True)
+        _result(
+            clock,
+            RequestOutcome.CLIENT_DISCONNECTED,
+            prompt_tokens=HI_TOKENS,
+            completion_tokens=2,
+            estimated=True,
+        )
     ]
     assert billing.results[0].completion_tokens >= 2  # "Hello" + " world" reached the client
 

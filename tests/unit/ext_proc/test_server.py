@@ -11,12 +11,14 @@ import grpc
 import orjson
 import pytest
 
+from control_plane.model import RequestOutcome
 from ext_proc.exchange import BodyEvent, Continue, HeadersEvent, Reply
-from ext_proc.model_table import ModelTableHolder
 from ext_proc.processor import PassThroughProcessor, RequestInfo
 from ext_proc.processors import openai_processors
 from ext_proc.proto import ExtProcMessages, ProcessingCodec
 from ext_proc.server import SERVICE_NAME, ExternalProcessorService, create_grpc_server
+from ext_proc.services import GatewayServices
+from tests.support.governance_fakes import FakeBilling
 
 METHOD = f"/{SERVICE_NAME}/Process"
 SECRET = "db password is hunter2"
@@ -54,8 +56,8 @@ class ExtProcClient:
         )
 
 
-async def _start(codec: ProcessingCodec, tables: ModelTableHolder, closed: asyncio.Event, *, max_bytes: int):
-    registry = openai_processors(tables)
+async def _start(codec: ProcessingCodec, services: GatewayServices, closed: asyncio.Event, *, max_bytes: int):
+    registry = openai_processors(services)
     registry.register("POST", "/test/explode-headers", lambda request: ExplodingProcessor(request, "headers"))
     registry.register("POST", "/test/explode-body", lambda request: ExplodingProcessor(request, "body"))
     registry.register("POST", "/test/closing", lambda request: ClosingProcessor(closed))
@@ -71,8 +73,8 @@ def closed() -> asyncio.Event:
 
 
 @pytest.fixture
-async def client(codec, messages, tables, closed) -> AsyncIterator[ExtProcClient]:
-    server, port = await _start(codec, tables, closed, max_bytes=16 * 1024 * 1024)
+async def client(codec, messages, services, closed) -> AsyncIterator[ExtProcClient]:
+    server, port = await _start(codec, services, closed, max_bytes=16 * 1024 * 1024)
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     try:
         yield ExtProcClient(channel, messages)
@@ -81,7 +83,7 @@ async def client(codec, messages, tables, closed) -> AsyncIterator[ExtProcClient
         await server.stop(None)
 
 
-async def test_headers_then_body_are_answered_in_order(client: ExtProcClient, driver) -> None:
+async def test_every_phase_is_answered_in_order(client: ExtProcClient, driver, billing: FakeBilling) -> None:
     call = client.process()
     await call.write(driver.request_headers("POST", "/v1/chat/completions", extra={"x-tollway-tenant": "t"}))
     first = await call.read()
@@ -92,17 +94,25 @@ async def test_headers_then_body_are_answered_in_order(client: ExtProcClient, dr
     assert second.WhichOneof("response") == "request_body"
     assert second.request_body.response.clear_route_cache is True
     assert driver.set_headers(second.request_body.response.header_mutation) == {
-        "x-tollway-model": ("meta-llama/Llama-3-8B", 2)
+        "x-tollway-model": ("meta-llama/Llama-3-8B", 2),
+        "x-tollway-tenant": ("acme", 2),
     }
-    # The response phases and trailers (if Envoy sends them) are continued untouched.
-    await call.write(driver.m.ProcessingRequest(response_headers=driver.m.HttpHeaders(end_of_stream=False)))
+    await call.write(driver.response_headers(200, "application/json"))
     third = await call.read()
     assert third.WhichOneof("response") == "response_headers"
+    assert third.mode_override.response_body_mode == 2  # BUFFERED
+    usage = {"prompt_tokens": 3, "completion_tokens": 4}
+    await call.write(driver.response_body({"choices": [], "usage": usage}))
+    assert (await call.read()).WhichOneof("response") == "response_body"
+    # Trailers (if Envoy sends them) are continued untouched.
     await call.write(driver.m.ProcessingRequest(response_trailers=driver.m.HttpTrailers()))
     assert (await call.read()).WhichOneof("response") == "response_trailers"
     await call.done_writing()
     assert await call.read() is grpc.aio.EOF
     assert await call.code() == grpc.StatusCode.OK
+    assert [(r.outcome, r.prompt_tokens, r.completion_tokens) for r in billing.results] == [
+        (RequestOutcome.OK, 3, 4)
+    ]
 
 
 async def test_immediate_response_from_headers(client: ExtProcClient, driver) -> None:
@@ -175,8 +185,8 @@ async def test_five_megabyte_body_fits(client: ExtProcClient, driver) -> None:
     assert await call.code() == grpc.StatusCode.OK
 
 
-async def test_max_message_bytes_is_applied(codec, messages, tables, closed, driver) -> None:
-    server, port = await _start(codec, tables, closed, max_bytes=1024 * 1024)
+async def test_max_message_bytes_is_applied(codec, messages, services, closed, driver) -> None:
+    server, port = await _start(codec, services, closed, max_bytes=1024 * 1024)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         call = ExtProcClient(channel, messages).process()
         await call.write(driver.request_headers("POST", "/v1/embeddings"))
@@ -206,6 +216,34 @@ async def test_cancelled_stream_closes_the_processor(
     await call.read()
     call.cancel()
     await asyncio.wait_for(closed.wait(), 2)
+
+
+async def test_cancelled_stream_bills_an_admitted_request_once(
+    client: ExtProcClient, driver, billing: FakeBilling
+) -> None:
+    call = client.process()
+    await call.write(driver.request_headers("POST", "/v1/chat/completions", request_id="rid-gone"))
+    await call.read()
+    await call.write(driver.request_body({"model": "mini", "messages": [], "stream": True}))
+    await call.read()
+    await call.write(driver.response_headers(200, "text/event-stream"))
+    await call.read()
+    chunk = b'data: {"choices":[{"index":0,"delta":{"content":"Hello"}}]}\n\n'
+    await call.write(driver.response_body(chunk, end_of_stream=False))
+    await call.read()
+    call.cancel()
+    for _ in range(100):
+        if billing.finished:
+            break
+        await asyncio.sleep(0.02)
+    [(admission, result)] = billing.finished
+    assert admission.request.request_id == "rid-gone"
+    assert (result.outcome, result.prompt_tokens, result.completion_tokens, result.estimated) == (
+        RequestOutcome.CLIENT_DISCONNECTED,
+        3,
+        1,
+        True,
+    )
 
 
 async def test_concurrent_streams_keep_their_own_state(client: ExtProcClient, driver) -> None:
