@@ -20,11 +20,12 @@ from pathlib import Path
 
 import httpx
 
+from control_plane.admin_client import AdminClient
 from control_plane.launcher import Stack, StackSettings
 from control_plane.launcher.envoy import find_envoy
 from control_plane.launcher.process import ManagedProcess
 from control_plane.launcher.readiness import free_port, http_ok, wait_until
-from control_plane.model import Backend, Model
+from control_plane.model import Backend, Model, Plan, Tenant
 
 REPLY = json.dumps({
     "id": "chatcmpl-bench", "object": "chat.completion", "created": 0, "model": "bench",
@@ -68,9 +69,9 @@ def _start_envoy(name: str, config: str, workdir: Path, admin_port: int) -> Mana
     return process
 
 
-def _latency(url: str, requests: int) -> dict[str, float]:
+def _latency(url: str, requests: int, headers: dict[str, str]) -> dict[str, float]:
     samples = []
-    with httpx.Client(timeout=10.0) as client:
+    with httpx.Client(timeout=10.0, headers=headers) as client:
         for _ in range(50):
             client.post(url, json=BODY).raise_for_status()
         for _ in range(requests):
@@ -81,7 +82,9 @@ def _latency(url: str, requests: int) -> dict[str, float]:
     return {"p50_ms": statistics.median(samples), "p99_ms": samples[int(len(samples) * 0.99) - 1]}
 
 
-def _max_rps(url: str, seconds: int, connections: int, workdir: Path) -> float | None:
+def _max_rps(
+    url: str, seconds: int, connections: int, workdir: Path, headers: dict[str, str]
+) -> float | None:
     wrk = shutil.which("wrk")
     if wrk is None:
         return None
@@ -89,6 +92,9 @@ def _max_rps(url: str, seconds: int, connections: int, workdir: Path) -> float |
     script.write_text(
         f'wrk.method = "POST"\nwrk.body = {json.dumps(json.dumps(BODY))}\n'
         'wrk.headers["Content-Type"] = "application/json"\n'
+        + "".join(
+            f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}\n" for name, value in headers.items()
+        )
     )
     out = subprocess.run(
         [wrk, "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url],
@@ -132,8 +138,16 @@ def main() -> None:
         httpx.put(f"{info.admin_url}/admin/v1/models/bench", content=model.model_dump_json(),
                   headers={"Authorization": f"Bearer {info.admin_token}", "Content-Type": "application/json"},
                   ).raise_for_status()  # fmt: skip
+        # A tenant without limits: the bench measures the full path (auth, admission, billing), not 429s.
+        admin = AdminClient(info.admin_url, info.admin_token)
+        admin.put_plan(Plan(name="bench"))
+        admin.put_tenant(Tenant(id="bench", plan="bench"))
+        auth = {"Authorization": f"Bearer {admin.create_key(tenant='bench', name='bench')['secret']}"}
+        admin.close()
         tollway_url = f"{info.listener_url}/chat/completions"
-        assert wait_until(lambda: httpx.post(tollway_url, json=BODY).status_code == 200, timeout_s=20)
+        assert wait_until(
+            lambda: httpx.post(tollway_url, json=BODY, headers=auth).status_code == 200, timeout_s=20
+        )
         arms = {
             "direct": f"http://127.0.0.1:{mock_port}/v1/chat/completions",
             "plain_envoy": f"http://127.0.0.1:{plain_port}/v1/chat/completions",
@@ -141,8 +155,8 @@ def main() -> None:
         }
         results = {}
         for name, url in arms.items():
-            results[name] = {**_latency(url, args.requests),
-                             "max_rps": _max_rps(url, args.seconds, args.connections, workdir)}  # fmt: skip
+            results[name] = {**_latency(url, args.requests, auth),
+                             "max_rps": _max_rps(url, args.seconds, args.connections, workdir, auth)}  # fmt: skip
     finally:
         stack.stop()
         for process in processes:

@@ -19,7 +19,7 @@ shares the tag `{t:<tenant>}`, so one Lua script can admit, settle and bill a re
 | `tw:{t:<tenant>}:resv` | hash request id → JSON reservation | ext_proc quota | ext_proc reconciler |
 | `tw:{t:<tenant>}:usage:<period>` | hash of usage counters (`usage_field`) | ext_proc ledger | admin usage |
 | `tw:{t:<tenant>}:ledger` | stream of `LedgerRecord` JSON (field `r`) | ext_proc ledger | admin usage |
-| `tw:{t:<tenant>}:billed:<request id>` | string, TTL: ledger idempotency | ext_proc ledger | ext_proc ledger |
+| `tw:{t:<tenant>}:billed:<request id>` | string with a TTL: idempotency | ext_proc ledger | ext_proc ledger |
 
 `<period>` is a UTC month `YYYY-MM` or a UTC day `YYYY-MM-DD`. Usage hash fields are
 `<model>|<price version>|<metric>` (per model and price version) and `*|*|<metric>` (tenant totals),

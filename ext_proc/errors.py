@@ -6,16 +6,23 @@
     │   ├── InvalidJsonError              code invalid_json
     │   ├── ModelRequiredError            code model_required, param model
     │   └── InvalidParameterError         code invalid_parameter, param named
+    ├── InvalidApiKeyError            401 invalid_request_error, code invalid_api_key
+    ├── PermissionDeniedError         403 code model_not_allowed | tenant_suspended
+    ├── RateLimitedError              429 requests | tokens, code rate_limit_exceeded (+ Retry-After)
+    ├── InsufficientQuotaError        429 insufficient_quota (budget, daily or monthly tokens spent)
     ├── NotFoundError                 404 invalid_request_error
     │   ├── ModelNotFoundError            code model_not_found, param model
     │   └── UnknownUrlError               code unknown_url
     ├── ServiceUnavailableError       503 server_error
-    │   └── RegistryUnavailableError      code registry_unavailable
+    │   ├── RegistryUnavailableError      code registry_unavailable
+    │   ├── AuthUnavailableError          code auth_unavailable (Redis down, key not cached)
+    │   └── QuotaUnavailableError         code quota_unavailable (Redis down, fail-closed quotas)
     └── InternalError                 500 server_error, code internal_error
 
-`error_reply` is the only place that decides what text reaches a client: the message of a
-`GatewayError` (written for clients), or a generic sentence for anything else. Exception text from
-other exceptions never leaves the process.
+An error may carry extra response headers (Retry-After, x-ratelimit-*). `error_reply` is the only
+place that decides what text reaches a client: the message of a `GatewayError` (written for
+clients), or a generic sentence for anything else. Exception text from other exceptions never
+leaves the process.
 """
 
 from __future__ import annotations

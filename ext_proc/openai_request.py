@@ -91,7 +91,9 @@ def read_request(
         return InferenceRequest(model, False, counter.embeddings(document), 0, False, None)
     stream = document.get("stream") is True
     prompt_tokens = (
-        counter.chat(document) if endpoint is InferenceEndpoint.CHAT_COMPLETIONS else counter.completion(document)
+        counter.chat(document)
+        if endpoint is InferenceEndpoint.CHAT_COMPLETIONS
+        else counter.completion(document)
     )
     changes: dict[str, Any] = {}
     max_field = "max_completion_tokens" if "max_completion_tokens" in document else "max_tokens"
@@ -111,7 +113,7 @@ def read_request(
         options = document.get("stream_options")
         if options is not None and not isinstance(options, dict):
             raise InvalidParameterError("`stream_options` must be an object.", param="stream_options")
-        if not (options or {}).get("include_usage") is True:
+        if (options or {}).get("include_usage") is not True:
             changes["stream_options"] = {**(options or {}), "include_usage": True}
             usage_injected = True
     body = orjson.dumps({**document, **changes}) if changes else None

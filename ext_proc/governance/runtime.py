@@ -35,6 +35,9 @@ __all__ = ["GovernanceRuntime", "build_jwt_verifier"]
 
 _logger = logging.getLogger(__name__)
 
+_CANCEL_ROUNDS = 20
+_CANCEL_WAIT_S = 0.25
+
 
 def build_jwt_verifier(settings: ExtProcSettings) -> JwtVerifier | None:
     """The JWT verifier the settings ask for (None when JWT is disabled)."""
@@ -124,11 +127,18 @@ class GovernanceRuntime:
     async def stop(self) -> None:
         """Cancel the loops, then drain the ledger queue (Redis, else the spool)."""
         tasks = [*self._tasks, *([self._writer] if self._writer is not None else [])]
+        pending = set(tasks)
+        for _ in range(_CANCEL_ROUNDS):  # a library may swallow one cancellation (redis pub/sub reads)
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=_CANCEL_WAIT_S)
+            if not pending:
+                break
         for task in tasks:
-            task.cancel()
-        for task, outcome in zip(tasks, await asyncio.gather(*tasks, return_exceptions=True), strict=True):
-            if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
-                _logger.error("%s had failed: %r", task.get_name(), outcome)
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                _logger.error("%s had failed: %r", task.get_name(), task.exception())
+        if pending:
+            _logger.error("governance tasks did not stop: %s", sorted(t.get_name() for t in pending))
         self._tasks, self._writer = [], None
         await self.billing.close()
         _logger.info("governance stopped; %d records left in memory", self.billing.pending)

@@ -10,7 +10,7 @@ from ext_proc.exchange import HeadersEvent
 from ext_proc.governance.contracts import Principal, TenantPolicy
 from ext_proc.services import GatewayServices
 
-__all__ = ["Caller", "identify", "model_allowed", "gateway_headers_of"]
+__all__ = ["Caller", "gateway_headers_of", "identify", "model_allowed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +24,9 @@ def gateway_headers_of(event: HeadersEvent) -> tuple[str, ...]:
     return tuple(name for name in event.headers if name.startswith(GATEWAY_HEADER_PREFIX))
 
 
-async def identify(services: GatewayServices, event: HeadersEvent) -> tuple[Caller, PermissionDeniedError | None]:
+async def identify(
+    services: GatewayServices, event: HeadersEvent
+) -> tuple[Caller, PermissionDeniedError | None]:
     """The authenticated caller, and the refusal to send if its tenant may not call at all.
 
     Raises for callers without a valid key (401/503): those get no ledger record. A suspended tenant

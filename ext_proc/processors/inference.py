@@ -65,6 +65,7 @@ class InferenceProcessor(PassThroughProcessor):
         "_sse",
         "_started_at",
         "_status",
+        "_stream",
     )
 
     def __init__(self, request: RequestInfo, services: GatewayServices, endpoint: InferenceEndpoint) -> None:
@@ -81,6 +82,7 @@ class InferenceProcessor(PassThroughProcessor):
         self._status = 0
         self._backend = ""
         self._sse: SseUsageReader | None = None
+        self._stream = False
 
     @property
     def endpoint(self) -> InferenceEndpoint:
@@ -128,7 +130,10 @@ class InferenceProcessor(PassThroughProcessor):
                 started_at=self._started_at,
             )
         )
-        headers: list[tuple[str, str]] = [(MODEL_HEADER, self._model), (TENANT_HEADER, caller.principal.tenant)]
+        headers: list[tuple[str, str]] = [
+            (MODEL_HEADER, self._model),
+            (TENANT_HEADER, caller.principal.tenant),
+        ]
         if inference.upstream_body is not None:
             headers.append(("content-length", str(len(inference.upstream_body))))
         return Continue(
@@ -137,6 +142,7 @@ class InferenceProcessor(PassThroughProcessor):
 
     def _read(self, body: bytes, caller: Caller) -> InferenceRequest:
         document = parse_json_object(body)
+        self._stream = document.get("stream") is True  # known even if the request is refused below
         table = self._services.models.current
         if table is None:
             raise RegistryUnavailableError()
@@ -250,7 +256,7 @@ class InferenceProcessor(PassThroughProcessor):
             model=self._model,
             status_code=error.status,
             error_code=error.code,
-            stream=self._inference.stream if self._inference is not None else False,
+            stream=self._stream,
             started_at=self._started_at,
         )
         raise error

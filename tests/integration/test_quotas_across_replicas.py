@@ -370,3 +370,45 @@ def test_invoices_match_hand_computed_totals(
     csv = admin.usage_csv(monthly.id, MONTH)
     assert csv.splitlines()[0].startswith("kind") or "," in csv.splitlines()[0]
     assert str(expected // 1_000_000) in csv
+
+
+def test_overshoot_stays_within_the_documented_bound(
+    info: StackInfo, tenants: TenantFactory, model_on_mock: Callable[[str], str]
+) -> None:
+    """Requests without max_tokens reserve R but produce the plan cap M: overshoot <= C * (M - R)."""
+    limit, concurrency, reserve, cap = 200, 4, 10, 50
+    tenant = tenants.create(
+        Limits(tokens_per_minute=limit, max_concurrent_requests=concurrency),
+        output_reserve_tokens=reserve,
+        max_output_tokens=cap,
+    )
+    url = model_on_mock("overshoot-model")
+
+    async def one(client: openai.AsyncOpenAI) -> str:
+        try:  # no max_tokens: the gateway injects the plan cap; the mock would write 500 tokens
+            await client.chat.completions.create(
+                model="overshoot-model",
+                messages=[{"role": "user", "content": "hi"}],
+                extra_headers={"x-mock-tokens": "500", "x-mock-inter-token-delay-ms": "2"},
+            )
+            return "ok"
+        except openai.APIStatusError as error:
+            return f"{error.status_code}"
+
+    async def run() -> tuple[Counter[str], float]:
+        clients = _clients(info, tenant)
+        started = time.monotonic()
+        outcomes = Counter(await asyncio.gather(*(one(clients[i % 2]) for i in range(40))))
+        elapsed = time.monotonic() - started
+        for client in clients:
+            await client.close()
+        return outcomes, elapsed
+
+    outcomes, elapsed = asyncio.run(run())
+    stats = _mock_stats(url)
+    assert stats["usage"]["completion_tokens"] == outcomes["ok"] * cap  # the cap reached the upstream
+    counted = stats["usage"]["prompt_tokens"] + stats["usage"]["completion_tokens"]
+    bound = limit + limit / 60 * elapsed + concurrency * (cap - reserve)
+    assert counted > limit  # the reservation really was too small: an overshoot happened…
+    assert counted <= bound, (counted, bound, outcomes)  # …and it stayed within the bound
+    assert set(outcomes) <= {"ok", "429"}

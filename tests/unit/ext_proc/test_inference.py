@@ -286,6 +286,24 @@ async def test_model_not_allowed_is_403_with_one_reject_record(
     assert (billing.finished, gate.requests) == ([], [])
 
 
+@pytest.mark.parametrize(
+    ("key", "body", "code"),
+    [
+        ("tw-limited", {"model": "llama3", "messages": HI, "stream": True}, "model_not_allowed"),
+        (
+            "tw-limited",
+            {"model": "mini", "messages": HI, "stream": True, "max_tokens": 101},
+            "invalid_parameter",
+        ),
+    ],
+)
+async def test_reject_record_of_a_streaming_request_says_stream(
+    session: StreamSession, driver, billing: FakeBilling, key: str, body: dict[str, Any], code: str
+) -> None:
+    await _send_body(session, driver, body, key=key)
+    assert [(rejection.error_code, rejection.stream) for rejection in billing.rejected] == [(code, True)]
+
+
 async def test_too_large_max_tokens_is_400_with_one_reject_record(
     session: StreamSession, driver, services: GatewayServices, billing: FakeBilling, gate: FakeGate
 ) -> None:
