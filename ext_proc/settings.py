@@ -80,7 +80,10 @@ class ExtProcSettings(BaseSettings):
         default=5.0, gt=0.0, description="how often expired leases (crashed replicas) are billed as lost"
     )
     reconcile_grace_s: float = Field(
-        default=2.0, ge=0.0, description="a lease must be expired this long before the reconciler claims it"
+        default=120.0,
+        ge=0.0,
+        description="a lease must be expired this long before the reconciler claims it; longer than a "
+        "Redis outage you want to ride out, so the owner's renewal and spooled record win over an estimate",
     )
     # --- governance: billing ---------------------------------------------------------------------------
     ledger_dedupe_ttl_s: int = Field(

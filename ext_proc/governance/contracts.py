@@ -145,6 +145,11 @@ class BillingSink(Protocol):
         error_code: str,
         stream: bool,
         started_at: datetime,
+        limits: Limits | None = None,
     ) -> None:
-        """Record a request refused before admission (400/403 after auth), with no reservation."""
+        """Record a request refused before admission (400/403 after auth, or by the gate).
+
+        `limits` (the gate passes the tenant's) lets the settlement release bucket charges of an
+        admission whose reply was lost (a timeout after Redis ran the script).
+        """
         ...

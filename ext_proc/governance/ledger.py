@@ -92,6 +92,7 @@ class RedisBillingSink:
         error_code: str,
         stream: bool,
         started_at: datetime,
+        limits: Limits | None = None,
     ) -> None:
         record = RecordFields(
             request_id=request_id,
@@ -108,7 +109,8 @@ class RedisBillingSink:
         self._enqueue(
             settle_command(
                 record,
-                limits=Limits(),
+                # The tenant's limits let SETTLE undo bucket charges of an ADMIT whose reply was lost.
+                limits=limits or Limits(),
                 terms=_REJECT_TERMS,
                 cost="0",
                 billable=0,
@@ -182,7 +184,13 @@ class RedisBillingSink:
             while len(batch) < _BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             self._unfinished = batch  # re-run by `close` if cancelled mid-write (idempotent)
-            await self._write(batch)
+            while True:  # a failing disk must not end the writer: keep the batch and retry
+                try:
+                    await self._write(batch)
+                    break
+                except Exception:
+                    _logger.exception("ledger writer failed (%d records kept); retrying", len(batch))
+                    await asyncio.sleep(max(self._retry_s, 0.5))
             self._unfinished = []
 
     async def _write(self, batch: Sequence[SettleCommand]) -> None:
@@ -235,8 +243,11 @@ class RedisBillingSink:
             await asyncio.sleep(interval_s)
             if time.monotonic() < self._down_until:
                 continue
-            if await asyncio.to_thread(self.spool.has_pending):
-                await self.replay_once()
+            try:
+                if await asyncio.to_thread(self.spool.has_pending):
+                    await self.replay_once()
+            except Exception:  # a spool file error must not end the replayer
+                _logger.exception("spool replay failed; retrying in %.1f s", interval_s)
 
     async def close(self) -> None:
         """Drain the queue (to Redis, else to the spool). Call after cancelling `run_writer`."""

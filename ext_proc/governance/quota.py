@@ -268,4 +268,5 @@ class RedisQuotaGate:
             error_code=code,
             stream=request.stream,
             started_at=request.started_at,
+            limits=request.policy.limits,
         )

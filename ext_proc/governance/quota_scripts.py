@@ -218,6 +218,7 @@ for _, d in ipairs({'in', 'out', 'tok'}) do
     redis.call('HSET', rate, d .. ':l', int(level), d .. ':t', int(now))
   end
 end
+if redis.call('EXISTS', rate) == 1 then redis.call('PEXPIRE', rate, DAY_MS) end
 local cost_str = ARGV[11]
 if cost_str == '' then
   local m = redis.call('HMGET', umonth, '*|*|prompt_tokens', '*|*|completion_tokens')

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +34,9 @@ class Spool:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self._active = directory / f"active-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
+        # append (writer thread) and claim (replayer thread) must not interleave: a write into a file
+        # that claim just sealed and the replayer already read would be deleted with it.
+        self._lock = threading.Lock()
         for leftover in directory.glob("active-*.jsonl"):
             if leftover != self._active:
                 leftover.rename(leftover.with_suffix(".ready"))
@@ -44,7 +48,7 @@ class Spool:
         if not commands:
             return
         path = self.directory / f"dead-{os.getpid()}.jsonl" if dead else self._active
-        with path.open("ab") as file:
+        with self._lock, path.open("ab") as file:
             file.write(b"".join(command.to_line() + b"\n" for command in commands))
             file.flush()
             os.fsync(file.fileno())
@@ -54,8 +58,9 @@ class Spool:
 
     def claim(self) -> list[Path]:
         """Seal the active file and claim every ready file for replay."""
-        if self._active.exists():
-            self._active.rename(self.directory / f"{self._active.stem}-{uuid.uuid4().hex[:8]}.ready")
+        with self._lock:
+            if self._active.exists():
+                self._active.rename(self.directory / f"{self._active.stem}-{uuid.uuid4().hex[:8]}.ready")
         claimed: list[Path] = []
         for ready in sorted(self.directory.glob("*.ready")):
             target = ready.with_name(f"{ready.stem}.replaying-{uuid.uuid4().hex[:8]}")

@@ -123,6 +123,7 @@ class FakeBilling:
         error_code: str,
         stream: bool,
         started_at: datetime,
+        limits: object = None,
     ) -> None:
         self.rejected.append(
             Rejection(request_id, principal, model, status_code, error_code, stream, started_at)

@@ -20,7 +20,7 @@ from envoy_data_plane.envoy.config.route.v3 import (
 from envoy_data_plane.envoy.type.matcher.v3 import StringMatcher
 from envoy_data_plane.google.protobuf import Any
 
-from control_plane.model import BACKEND_HEADER, MODEL_HEADER, Model, Snapshot
+from control_plane.model import BACKEND_HEADER, MODEL_HEADER, TENANT_HEADER, Model, Snapshot
 from xds.translate.endpoint import BACKEND_METADATA_KEY, METADATA_NAMESPACE, model_cluster_name, uses_dns
 from xds.translate.ratelimit import LOCAL_RATELIMIT_FILTER, tenant_local_ratelimit, tenant_request_limits
 
@@ -60,6 +60,8 @@ def model_route(model: Model) -> Route:
         ),
         route=action,
         # An upstream cannot speak for the gateway: its own copy goes before Envoy adds the real one.
+        # The gateway's own routing headers are not the upstream provider's business.
+        request_headers_to_remove=[MODEL_HEADER, TENANT_HEADER],
         response_headers_to_remove=[BACKEND_HEADER],
         response_headers_to_add=[_backend_header()],
     )
