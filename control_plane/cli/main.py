@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from control_plane.cli import key, plan, price, tenant, usage
 from control_plane.cli.connection import AdminUrlOpt, JsonOpt, StateDirOpt, TokenOpt, call, fail
-from control_plane.cli.output import print_json, print_table
+from control_plane.cli.output import print_json, print_table, print_write
 from control_plane.cli.up import run_up
 from control_plane.launcher import StackSettings
 from control_plane.model import Backend, Model
@@ -131,12 +131,7 @@ def models_add(
     except ValidationError as exc:
         fail(str(exc))
     result = call(state_dir, admin_url, token, "put_model", model)
-    if as_json:
-        print_json(result)
-    else:
-        typer.echo(
-            f"{'added' if result['changed'] else 'unchanged'}: {name} (registry version {result['version']})"
-        )
+    print_write(result, as_json, name)
 
 
 @models_app.command("rm")
@@ -149,10 +144,7 @@ def models_rm(
 ) -> None:
     """Remove a model."""
     result = call(state_dir, admin_url, token, "remove_model", name)
-    if as_json:
-        print_json(result)
-    else:
-        typer.echo(f"removed: {name} (registry version {result['version']})")
+    print_write(result, as_json, name, verb="removed")
 
 
 @app.command()

