@@ -11,6 +11,7 @@ from control_plane.model.api_key import (
     new_key_secret,
 )
 from control_plane.model.backend import Backend, BackendName, ProviderKind
+from control_plane.model.credential import CredentialName, UpstreamCredential, mask_secret
 from control_plane.model.headers import BACKEND_HEADER, GATEWAY_HEADER_PREFIX, MODEL_HEADER, TENANT_HEADER
 from control_plane.model.ledger import LedgerRecord, RequestOutcome
 from control_plane.model.model import Model, ModelName
@@ -18,6 +19,17 @@ from control_plane.model.plan import Billing, BillingKind, Limits, Plan, PlanNam
 from control_plane.model.price import PICO_PER_MICRO, Price, price_at, token_cost_pico
 from control_plane.model.snapshot import RegistrySpec, Snapshot
 from control_plane.model.tenant import Tenant, TenantId, TenantStatus
+from control_plane.model.traffic import (
+    CircuitBreakers,
+    HealthCheck,
+    LbPolicy,
+    LoadBalancing,
+    OutlierDetection,
+    RetryCondition,
+    RetryPolicy,
+    Timeouts,
+    TrafficPolicy,
+)
 from control_plane.model.xds_status import Nack, NodeStatus, ResourceStatus
 
 __all__ = [
@@ -32,14 +44,20 @@ __all__ = [
     "BackendName",
     "Billing",
     "BillingKind",
+    "CircuitBreakers",
+    "CredentialName",
+    "HealthCheck",
     "KeyId",
     "KeyState",
+    "LbPolicy",
     "LedgerRecord",
     "Limits",
+    "LoadBalancing",
     "Model",
     "ModelName",
     "Nack",
     "NodeStatus",
+    "OutlierDetection",
     "Plan",
     "PlanName",
     "Price",
@@ -47,12 +65,18 @@ __all__ = [
     "RegistrySpec",
     "RequestOutcome",
     "ResourceStatus",
+    "RetryCondition",
+    "RetryPolicy",
     "Snapshot",
     "Tenant",
     "TenantId",
     "TenantStatus",
+    "Timeouts",
+    "TrafficPolicy",
+    "UpstreamCredential",
     "display_prefix",
     "hash_secret",
+    "mask_secret",
     "new_key_id",
     "new_key_secret",
     "price_at",

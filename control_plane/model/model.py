@@ -7,6 +7,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from control_plane.model.backend import Backend
+from control_plane.model.credential import CredentialName
+from control_plane.model.traffic import HeaderName, TrafficPolicy
 
 __all__ = ["Model", "ModelName"]
 
@@ -31,8 +33,13 @@ class Model(BaseModel):
     description: str = Field(default="", max_length=1000)
     owned_by: str = Field(default="tollway", max_length=128)
     backends: tuple[Backend, ...] = Field(min_length=1)
-    stream_idle_timeout_s: float = Field(
-        default=300.0, gt=0.0, le=3600.0, description="max silence between bytes of a response (no total cap)"
+    traffic: TrafficPolicy = TrafficPolicy()
+    upstream_credentials: tuple[CredentialName, ...] = Field(
+        default=(), description="registry credentials whose headers Envoy adds to every upstream request"
+    )
+    upstream_headers: dict[HeaderName, str] = Field(
+        default_factory=dict,
+        description="fixed, non-secret headers for every upstream request (e.g. openai-organization)",
     )
 
     @model_validator(mode="after")
@@ -50,7 +57,24 @@ class Model(BaseModel):
             raise ValueError(
                 f"model {self.name!r}: all backends must share one scheme and base path, got {sorted(paths)}"
             )
+        if len(set(self.upstream_credentials)) != len(self.upstream_credentials):
+            raise ValueError(f"model {self.name!r}: a credential is listed twice")
+        for header, value in self.upstream_headers.items():
+            if header in {"authorization", "api-key", "x-api-key"} or header.startswith(
+                ("x-envoy-", "x-tollway-")
+            ):
+                raise ValueError(
+                    f"model {self.name!r}: header {header!r} cannot be a plain upstream header "
+                    "(put secrets in a credential)"
+                )
+            if len(value) > 1024 or any(c in value for c in "\r\n\0"):
+                raise ValueError(f"model {self.name!r}: header {header!r} has an invalid value")
         return self
+
+    @property
+    def priorities(self) -> int:
+        """How many distinct priority levels the backends use (1 = no fallback)."""
+        return len({b.priority for b in self.backends})
 
     @property
     def base_path(self) -> str:

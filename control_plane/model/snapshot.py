@@ -6,6 +6,7 @@ from collections import Counter
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from control_plane.model.credential import UpstreamCredential
 from control_plane.model.model import Model
 from control_plane.model.plan import Plan
 from control_plane.model.price import Price
@@ -28,6 +29,7 @@ class RegistrySpec(BaseModel):
     plans: tuple[Plan, ...] = ()
     tenants: tuple[Tenant, ...] = ()
     prices: tuple[Price, ...] = ()
+    credentials: tuple[UpstreamCredential, ...] = ()
 
     @model_validator(mode="after")
     def _check_consistency(self) -> RegistrySpec:
@@ -49,6 +51,8 @@ class RegistrySpec(BaseModel):
         problems.extend(_duplicates("plan", [p.name for p in self.plans]))
         problems.extend(_duplicates("tenant", [t.id for t in self.tenants]))
         problems.extend(_duplicates("price", [f"{p.model} from {p.version}" for p in self.prices]))
+        problems.extend(_duplicates("credential", [c.name for c in self.credentials]))
+        problems.extend(self._credential_problems())
         plan_names = {p.name for p in self.plans}
         problems.extend(
             f"tenant {t.id!r} uses plan {t.plan!r}, which does not exist"
@@ -56,6 +60,32 @@ class RegistrySpec(BaseModel):
             if t.plan not in plan_names
         )
         return problems
+
+    def _credential_problems(self) -> list[str]:
+        by_name = {c.name: c for c in self.credentials}
+        problems: list[str] = []
+        for model in self.models:
+            headers: dict[str, str] = {}
+            for name in model.upstream_credentials:
+                credential = by_name.get(name)
+                if credential is None:
+                    problems.append(f"model {model.name!r} uses credential {name!r}, which does not exist")
+                    continue
+                if credential.header in headers:
+                    problems.append(
+                        f"model {model.name!r}: credentials {headers[credential.header]!r} and {name!r} "
+                        f"both set header {credential.header!r}"
+                    )
+                headers[credential.header] = name
+                if credential.header in model.upstream_headers:
+                    problems.append(
+                        f"model {model.name!r}: header {credential.header!r} is both a credential and a "
+                        "plain upstream header"
+                    )
+        return problems
+
+    def credential(self, name: str) -> UpstreamCredential | None:
+        return next((c for c in self.credentials if c.name == name), None)
 
     def plan(self, name: str) -> Plan | None:
         return next((p for p in self.plans if p.name == name), None)

@@ -56,7 +56,7 @@ _EXT_PROC = "envoy.filters.http.ext_proc"
 _ROUTER = "envoy.filters.http.router"
 _CEL_FILTER = "envoy.access_loggers.extension_filters.cel"
 # Silence allowed between two bytes of a request without a route-level idle timeout (routes override it
-# with the model's `stream_idle_timeout_s`).
+# with the model's `traffic.timeouts.idle_s`).
 _STREAM_IDLE_TIMEOUT = timedelta(minutes=5)
 _REQUEST_HEADERS_TIMEOUT = timedelta(seconds=30)
 

@@ -48,7 +48,7 @@ def model_route(model: Model) -> Route:
         cluster=model_cluster_name(model),
         prefix_rewrite=f"{model.base_path}/",
         timeout=timedelta(0),  # no total cap: long generations are bounded by the idle timeout
-        idle_timeout=timedelta(seconds=model.stream_idle_timeout_s),
+        idle_timeout=timedelta(seconds=model.traffic.timeouts.idle_s),
     )
     if uses_dns(model):
         action.auto_host_rewrite = True

@@ -8,7 +8,7 @@ import pytest
 from envoy_data_plane.envoy.config.listener.v3 import Listener
 from envoy_data_plane.envoy.service.discovery.v3 import DiscoveryResponse
 
-from control_plane.model import Backend, Snapshot
+from control_plane.model import Backend, Snapshot, Timeouts, TrafficPolicy
 from tests.unit.xds.xds_fake_envoy import FakeEnvoy, names_of
 from tests.unit.xds.xds_samples import model, snapshot
 from xds.cache import SnapshotCache
@@ -192,7 +192,13 @@ def test_lds_and_rds_of_a_new_version_wait_for_the_cds_ack(envoy: FakeEnvoy, cac
 def test_route_only_changes_are_not_gated(envoy: FakeEnvoy, cache: SnapshotCache) -> None:
     sync(envoy)
     changed = registry(2, "a", "b").models
-    cache.set_snapshot(snapshot(2, changed[0].model_copy(update={"stream_idle_timeout_s": 42.0}), changed[1]))
+    cache.set_snapshot(
+        snapshot(
+            2,
+            changed[0].model_copy(update={"traffic": TrafficPolicy(timeouts=Timeouts(idle_s=42.0))}),
+            changed[1],
+        )
+    )
     assert kinds(envoy.stream.handle_cache_change()) == [("rds", "v2")]
 
 

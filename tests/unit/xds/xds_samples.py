@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from control_plane.model import Backend, Limits, Model, Plan, RegistrySpec, Snapshot, Tenant
+from control_plane.model import (
+    Backend,
+    Limits,
+    Model,
+    Plan,
+    RegistrySpec,
+    Snapshot,
+    Tenant,
+    Timeouts,
+    TrafficPolicy,
+)
 
 __all__ = ["SAMPLES", "model", "snapshot"]
 
 
 def model(name: str, *backends: Backend, idle_s: float = 300.0) -> Model:
-    return Model(name=name, backends=backends, stream_idle_timeout_s=idle_s)
+    return Model(name=name, backends=backends, traffic=TrafficPolicy(timeouts=Timeouts(idle_s=idle_s)))
 
 
 def snapshot(version: int, *models: Model) -> Snapshot:
