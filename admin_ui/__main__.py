@@ -23,6 +23,10 @@ def main() -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s admin %(levelname)s %(message)s"
     )
+    if settings.secret_key is None:
+        logging.getLogger("admin_ui").warning(
+            "TOLLWAY_ADMIN_SECRET_KEY is not set: upstream credentials cannot be stored"
+        )
     asyncio.run(run(settings))
 
 

@@ -7,12 +7,23 @@ from fastapi import FastAPI
 
 from admin_ui.deps import Services
 from admin_ui.errors import install_error_handlers
-from admin_ui.ports import KeysPort, RegistryPort, UsagePort, XdsStatusPort
-from admin_ui.routes import keys, models, plans, prices, registry, status, tenants, usage
+from admin_ui.ports import (
+    BackendHealthPort,
+    KeysPort,
+    RegistrationsPort,
+    RegistryPort,
+    UsagePort,
+    XdsStatusPort,
+)
+from admin_ui.routes import credentials, keys, models, plans, prices, registry, status, tenants, usage
+from admin_ui.routes import registrations as registrations_routes
 from admin_ui.settings import AdminSettings
+from control_plane.envoy_admin import EnvoyAdminClient
 from control_plane.keystore import RedisKeyStore
 from control_plane.redis_client import connect
+from control_plane.registrations import RedisRegistrationStore, Registrations
 from control_plane.registry import RedisRegistryStore, Registry
+from control_plane.secret_box import SecretBox
 from control_plane.usage import RedisUsageReader
 from control_plane.xds_status import RedisXdsStatusStore
 
@@ -26,6 +37,10 @@ def create_app(
     keys_port: KeysPort,
     usage_port: UsagePort,
     admin_token: str,
+    secret_box: SecretBox | None = None,
+    registrations_port: RegistrationsPort | None = None,
+    registration_token: str = "",
+    backend_health: BackendHealthPort | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="Tollway admin API",
@@ -39,11 +54,16 @@ def create_app(
         keys=keys_port,
         usage=usage_port,
         admin_token=admin_token,
+        registrations=registrations_port,
+        registration_token=registration_token,
     )
+    app.state.secret_box = secret_box  # None: credential writes answer 503 (see routes/credentials.py)
+    app.state.backend_health = backend_health or EnvoyAdminClient()  # see routes/status.py
     install_error_handlers(app)
-    routers = (models, plans, tenants, prices, keys, usage, registry, status)
+    routers = (models, plans, tenants, prices, keys, usage, registry, status, credentials)
     for module in routers:
         app.include_router(module.router)
+    app.include_router(registrations_routes.router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -61,6 +81,11 @@ async def run(settings: AdminSettings) -> None:
         keys_port=RedisKeyStore(client, registry_service),
         usage_port=RedisUsageReader(client),
         admin_token=settings.token.get_secret_value(),
+        secret_box=SecretBox(settings.secret_key) if settings.secret_key is not None else None,
+        registrations_port=Registrations(RedisRegistrationStore(client), registry_service),
+        registration_token=(
+            settings.registration_token.get_secret_value() if settings.registration_token is not None else ""
+        ),
     )
     config = uvicorn.Config(
         app,

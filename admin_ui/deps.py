@@ -9,16 +9,19 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from admin_ui.ports import KeysPort, RegistryPort, UsagePort, XdsStatusPort
+from admin_ui.ports import KeysPort, RegistrationsPort, RegistryPort, UsagePort, XdsStatusPort
 
 __all__ = [
     "AdminAuth",
     "KeysDep",
+    "RegistrarAuth",
+    "RegistrationsDep",
     "RegistryDep",
     "Services",
     "UsageDep",
     "XdsStatusDep",
     "require_admin",
+    "require_registrar",
 ]
 
 
@@ -29,6 +32,8 @@ class Services:
     keys: KeysPort
     usage: UsagePort
     admin_token: str = field(repr=False)
+    registrations: RegistrationsPort | None = None
+    registration_token: str = field(default="", repr=False)  # "" = only the admin token registers
 
 
 def _services(request: Request) -> Services:
@@ -52,6 +57,31 @@ def require_admin(
         )
 
 
+def require_registrar(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> None:
+    """The admin token, or the registration token (which opens the /registrations routes only)."""
+    services = _services(request)
+    presented = credentials.credentials.encode() if credentials else b""
+    admin_ok = hmac.compare_digest(presented, services.admin_token.encode())
+    registrar_ok = bool(services.registration_token) and hmac.compare_digest(
+        presented, services.registration_token.encode()
+    )
+    if not (admin_ok or registrar_ok):
+        raise HTTPException(
+            status_code=401,
+            detail="a valid admin or registration token is required (Authorization: Bearer <token>)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+def _registrations(request: Request) -> RegistrationsPort:
+    registrations = _services(request).registrations
+    if registrations is None:
+        raise HTTPException(status_code=503, detail="self-registration is not configured on this server")
+    return registrations
+
+
 def _registry(request: Request) -> RegistryPort:
     return _services(request).registry
 
@@ -73,3 +103,5 @@ RegistryDep = Annotated[RegistryPort, Depends(_registry)]
 XdsStatusDep = Annotated[XdsStatusPort, Depends(_xds_status)]
 KeysDep = Annotated[KeysPort, Depends(_keys)]
 UsageDep = Annotated[UsagePort, Depends(_usage)]
+RegistrarAuth = Depends(require_registrar)
+RegistrationsDep = Annotated[RegistrationsPort, Depends(_registrations)]

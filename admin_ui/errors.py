@@ -16,6 +16,8 @@ from control_plane.errors import (
     RegistryConflictError,
     RegistryNotFoundError,
     RegistryValidationError,
+    SecretKeyError,
+    SecretUnreadableError,
     StoreUnavailableError,
     TollwayError,
     UsagePeriodError,
@@ -35,6 +37,8 @@ _MAPPING: dict[type[TollwayError], tuple[int, str, str]] = {
     KeyStateError: (409, "conflict_error", "invalid_key_state"),
     UsagePeriodError: (422, "invalid_request_error", "validation_failed"),
     StoreUnavailableError: (503, "service_unavailable", "store_unavailable"),
+    SecretKeyError: (503, "service_unavailable", "secret_key_unset"),
+    SecretUnreadableError: (500, "server_error", "secret_unreadable"),
 }
 
 

@@ -6,10 +6,23 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from control_plane.model import ApiKey, Model, NodeStatus, Plan, Price, RegistrySpec, Snapshot, Tenant
+from control_plane.model import (
+    ApiKey,
+    Backend,
+    BackendRegistration,
+    Model,
+    NodeHealth,
+    NodeStatus,
+    Plan,
+    Price,
+    RegistrySpec,
+    Snapshot,
+    Tenant,
+    UpstreamCredential,
+)
 from control_plane.registry import ApplyResult, RegistryDocument
 
-__all__ = ["KeysPort", "RegistryPort", "UsagePort", "XdsStatusPort"]
+__all__ = ["BackendHealthPort", "KeysPort", "RegistrationsPort", "RegistryPort", "UsagePort", "XdsStatusPort"]
 
 
 class RegistryPort(Protocol):
@@ -32,6 +45,10 @@ class RegistryPort(Protocol):
     async def put_price(self, price: Price) -> ApplyResult: ...
 
     async def remove_price(self, model: str, effective_from: datetime) -> ApplyResult: ...
+
+    async def put_credential(self, credential: UpstreamCredential) -> ApplyResult: ...
+
+    async def remove_credential(self, name: str) -> ApplyResult: ...
 
 
 class KeysPort(Protocol):
@@ -62,3 +79,19 @@ class UsagePort(Protocol):
 
 class XdsStatusPort(Protocol):
     async def all(self) -> list[NodeStatus]: ...
+
+
+class BackendHealthPort(Protocol):
+    """Model backend health as each connected Envoy node sees it (control_plane.envoy_admin)."""
+
+    async def nodes_health(self, nodes: Sequence[NodeStatus], snapshot: Snapshot) -> list[NodeHealth]: ...
+
+
+class RegistrationsPort(Protocol):
+    """Self-registered backends (leases); `register` is also the heartbeat."""
+
+    async def register(self, model: str, backend: Backend, ttl_s: float) -> BackendRegistration: ...
+
+    async def deregister(self, model: str, backend: str) -> bool: ...
+
+    async def list(self, model: str | None = None) -> list[BackendRegistration]: ...

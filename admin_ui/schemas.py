@@ -4,21 +4,36 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from control_plane.model import (
     ApiKey,
+    Backend,
+    BackendRegistration,
     KeyState,
     Model,
+    NodeHealth,
     NodeStatus,
     Plan,
     Price,
     RegistrySpec,
     Tenant,
     TenantStatus,
+    UpstreamCredential,
 )
+from control_plane.model.registration import (
+    DEFAULT_REGISTRATION_TTL_S,
+    MAX_REGISTRATION_TTL_S,
+    MIN_REGISTRATION_TTL_S,
+)
+from control_plane.model.traffic import HeaderName
 
 __all__ = [
+    "BackendHealthPublic",
+    "CredentialList",
+    "CredentialPublic",
+    "CredentialPut",
+    "CredentialWrite",
     "KeyCreate",
     "KeyList",
     "KeyPublic",
@@ -27,7 +42,11 @@ __all__ = [
     "ModelList",
     "PlanList",
     "PriceList",
+    "RegistrationCreate",
+    "RegistrationList",
+    "RegistrationRemoved",
     "RegistryPublic",
+    "RegistrySpecPublic",
     "StatusPublic",
     "TenantList",
     "TenantPublic",
@@ -74,9 +93,83 @@ class PriceList(BaseModel):
     prices: list[Price]
 
 
+class CredentialPublic(BaseModel):
+    """An upstream credential as the API shows it: a masked hint, never the value or its sealed form."""
+
+    name: str
+    header: str
+    prefix: str
+    hint: str = Field(description="the last characters of the value when it is long enough, e.g. `…wxyz`")
+    updated_at: datetime
+    used_by: list[str] = Field(description="models whose upstream requests carry it")
+
+    @classmethod
+    def of(cls, credential: UpstreamCredential, spec: RegistrySpec) -> CredentialPublic:
+        return cls(
+            name=credential.name,
+            header=credential.header,
+            prefix=credential.prefix,
+            hint=credential.hint,
+            updated_at=credential.updated_at,
+            used_by=[m.name for m in spec.models if credential.name in m.upstream_credentials],
+        )
+
+
+class CredentialList(BaseModel):
+    version: int
+    credentials: list[CredentialPublic]
+
+
+_VALUE_RULE = "value must be printable ASCII without leading or trailing spaces (it becomes a header value)"
+
+
+class CredentialPut(BaseModel):
+    """Create or rotate a credential. The value is sealed at once; no response ever shows it again."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    header: HeaderName | None = Field(default=None, description="default `authorization`")
+    prefix: str | None = Field(default=None, description="text before the value; default `Bearer `")
+    value: SecretStr = Field(min_length=1, max_length=8192, description="the secret, e.g. a provider API key")
+
+    @field_validator("value")
+    @classmethod
+    def _check_value(cls, value: SecretStr) -> SecretStr:
+        clear = value.get_secret_value()
+        if clear != clear.strip() or not all(" " <= c <= "~" for c in clear):
+            raise ValueError(_VALUE_RULE)
+        return value
+
+
+class CredentialWrite(BaseModel):
+    version: int
+    changed: bool
+    credential: CredentialPublic
+
+
+class RegistrySpecPublic(BaseModel):
+    """The registry as the API shows it: credentials masked like `GET /admin/v1/credentials` does."""
+
+    models: list[Model]
+    plans: list[Plan]
+    tenants: list[Tenant]
+    prices: list[Price]
+    credentials: list[CredentialPublic]
+
+    @classmethod
+    def of(cls, spec: RegistrySpec) -> RegistrySpecPublic:
+        return cls(
+            models=list(spec.models),
+            plans=list(spec.plans),
+            tenants=list(spec.tenants),
+            prices=list(spec.prices),
+            credentials=[CredentialPublic.of(c, spec) for c in spec.credentials],
+        )
+
+
 class RegistryPublic(BaseModel):
     version: int
-    spec: RegistrySpec
+    spec: RegistrySpecPublic
 
 
 class WriteResult(BaseModel):
@@ -88,6 +181,13 @@ class StatusPublic(BaseModel):
     registry_version: int
     models: int
     envoy_nodes: list[NodeStatus]
+
+
+class BackendHealthPublic(BaseModel):
+    """Per connected Envoy node: every model cluster's hosts, health flags and counters."""
+
+    registry_version: int
+    nodes: list[NodeHealth]
 
 
 class KeyCreate(BaseModel):
@@ -155,3 +255,23 @@ class KeySecret(BaseModel):
     secret: str
     warning: str = SECRET_WARNING
     previous: KeyPublic | None = Field(default=None, description="the rotated key, with its new expiry")
+
+
+class RegistrationCreate(BaseModel):
+    """Register a backend for a model, or heartbeat it (the same call): it stays for `ttl_s` more."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, max_length=128, description="model name or alias")
+    backend: Backend
+    ttl_s: float = Field(
+        default=DEFAULT_REGISTRATION_TTL_S, ge=MIN_REGISTRATION_TTL_S, le=MAX_REGISTRATION_TTL_S
+    )
+
+
+class RegistrationList(BaseModel):
+    registrations: list[BackendRegistration]
+
+
+class RegistrationRemoved(BaseModel):
+    removed: bool = Field(description="false when no live registration had that name (nothing to do)")

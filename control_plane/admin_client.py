@@ -7,8 +7,9 @@ from typing import Any
 
 import httpx
 import orjson
+from pydantic import SecretStr
 
-from control_plane.model import Model, Plan, Price, RegistrySpec, Tenant
+from control_plane.model import Backend, Model, Plan, Price, RegistrySpec, Tenant
 from control_plane.registry.document import RegistryDocument
 
 __all__ = ["AdminClient", "AdminClientError"]
@@ -82,6 +83,32 @@ class AdminClient:
     def status(self) -> dict[str, Any]:
         return self._call("GET", "/admin/v1/status")
 
+    def backend_health(self) -> dict[str, Any]:
+        """Per connected Envoy node: each model's hosts, health flags and counters."""
+        return self._call("GET", "/admin/v1/status/backends")
+
+    # ---- upstream credentials (the value goes out once, in a PUT body; answers show a hint) --------
+
+    def credentials(self) -> dict[str, Any]:
+        return self._call("GET", "/admin/v1/credentials")
+
+    def credential(self, name: str) -> dict[str, Any]:
+        return self._call("GET", f"/admin/v1/credentials/{name}")
+
+    def put_credential(
+        self, name: str, value: SecretStr, *, header: str | None = None, prefix: str | None = None
+    ) -> dict[str, Any]:
+        """Create or rotate; `header`/`prefix` left None keep the server's defaults."""
+        body: dict[str, str] = {"value": value.get_secret_value()}
+        if header is not None:
+            body["header"] = header
+        if prefix is not None:
+            body["prefix"] = prefix
+        return self._call("PUT", f"/admin/v1/credentials/{name}", body)
+
+    def remove_credential(self, name: str) -> dict[str, Any]:
+        return self._call("DELETE", f"/admin/v1/credentials/{name}")
+
     # ---- keys and usage ----------------------------------------------------------------------------
 
     def create_key(
@@ -122,6 +149,23 @@ class AdminClient:
     def usage_csv(self, tenant: str, month: str) -> str:
         params = {"month": month, "format": "csv"}
         return self._request("GET", f"/admin/v1/usage/{tenant}", None, params).text
+
+    # ---- self-registered backends -------------------------------------------------------------------
+
+    def register_backend(self, model: str, backend: Backend, ttl_s: float) -> dict[str, Any]:
+        """Register or heartbeat (the same call); the registration with its `expires_at`."""
+        body = {
+            "model": model,
+            "backend": backend.model_dump(mode="json", exclude_unset=True),
+            "ttl_s": ttl_s,
+        }
+        return self._call("PUT", "/admin/v1/registrations", body)
+
+    def registrations(self, model: str | None = None) -> dict[str, Any]:
+        return self._call("GET", "/admin/v1/registrations", params={"model": model} if model else None)
+
+    def deregister_backend(self, model: str, backend: str) -> dict[str, Any]:
+        return self._call("DELETE", "/admin/v1/registrations", params={"model": model, "backend": backend})
 
     # ---- transport ---------------------------------------------------------------------------------
 

@@ -11,6 +11,9 @@ TollwayError
 │   └── KeyStateError             the key's state forbids the operation (rotating a revoked key)
 ├── UsageError
 │   └── UsagePeriodError          a usage period that is not `YYYY-MM`
+├── SecretBoxError
+│   ├── SecretKeyError            no deployment secret key is configured, or it is malformed
+│   └── SecretUnreadableError     a sealed value does not open with the key (wrong key or corrupt)
 └── StoreUnavailableError         Redis/Valkey cannot be reached
 """
 
@@ -25,6 +28,9 @@ __all__ = [
     "RegistryError",
     "RegistryNotFoundError",
     "RegistryValidationError",
+    "SecretBoxError",
+    "SecretKeyError",
+    "SecretUnreadableError",
     "StoreUnavailableError",
     "TollwayError",
     "UsageError",
@@ -77,6 +83,18 @@ class UsageError(TollwayError):
 
 
 class UsagePeriodError(UsageError):
+    pass
+
+
+class SecretBoxError(TollwayError):
+    """Sealing or opening a secret failed; messages never contain the secret, the key or the ciphertext."""
+
+
+class SecretKeyError(SecretBoxError):
+    pass
+
+
+class SecretUnreadableError(SecretBoxError):
     pass
 
 

@@ -14,6 +14,9 @@ shares the tag `{t:<tenant>}`, so one Lua script can admit, settle and bill a re
 | `tw:{keys}:by_id` | hash key id → secret sha-256 | control_plane.keystore | admin |
 | `tw:{keys}:version` | string (integer), bumped by every key write | control_plane.keystore | ext_proc |
 | `tw:{keys}:changes` | pub/sub channel (the changed key's sha-256) | control_plane.keystore | ext_proc |
+| `tw:{registrations}:entries` | hash member → registration JSON | control_plane.registrations | xds, admin |
+| `tw:{registrations}:expiry` | zset member → lease expiry (ms) | control_plane.registrations | xds, admin |
+| `tw:{registrations}:changes` | pub/sub channel (a changed member) | control_plane.registrations | xds |
 | `tw:{t:<tenant>}:rate` | hash: token-bucket levels + timestamps | ext_proc quota | ext_proc quota |
 | `tw:{t:<tenant>}:inflight` | zset request id → lease expiry (ms) | ext_proc quota | ext_proc reconciler |
 | `tw:{t:<tenant>}:resv` | hash request id → JSON reservation | ext_proc quota | ext_proc reconciler |
@@ -24,6 +27,7 @@ shares the tag `{t:<tenant>}`, so one Lua script can admit, settle and bill a re
 `<period>` is a UTC month `YYYY-MM` or a UTC day `YYYY-MM-DD`. Usage hash fields are
 `<model>|<price version>|<metric>` (per model and price version) and `*|*|<metric>` (tenant totals),
 with the metrics in `USAGE_METRICS`; model names cannot contain `|`.
+A registration member is `<model>|<backend name>` (`registration_member`); neither can contain `|`.
 """
 
 from __future__ import annotations
@@ -33,12 +37,16 @@ __all__ = [
     "KEYS_BY_ID",
     "KEYS_CHANGES",
     "KEYS_VERSION",
+    "REGISTRATIONS_CHANGES",
+    "REGISTRATIONS_ENTRIES",
+    "REGISTRATIONS_EXPIRY",
     "REGISTRY_CHANGES",
     "REGISTRY_SNAPSHOT",
     "REGISTRY_VERSION",
     "TOTAL",
     "USAGE_METRICS",
     "XDS_NODES",
+    "registration_member",
     "tenant_billed",
     "tenant_inflight",
     "tenant_ledger",
@@ -57,6 +65,10 @@ KEYS_BY_HASH = "tw:{keys}:by_hash"
 KEYS_BY_ID = "tw:{keys}:by_id"
 KEYS_VERSION = "tw:{keys}:version"
 KEYS_CHANGES = "tw:{keys}:changes"
+
+REGISTRATIONS_ENTRIES = "tw:{registrations}:entries"
+REGISTRATIONS_EXPIRY = "tw:{registrations}:expiry"
+REGISTRATIONS_CHANGES = "tw:{registrations}:changes"
 
 USAGE_METRICS = (
     "requests",  # ledger records (every outcome)
@@ -102,3 +114,8 @@ def tenant_billed(tenant: str, request_id: str) -> str:
 def usage_field(model: str, price_version: str, metric: str) -> str:
     """A usage hash field; `usage_field(TOTAL, TOTAL, metric)` is the tenant's total."""
     return f"{model}|{price_version}|{metric}"
+
+
+def registration_member(model: str, backend: str) -> str:
+    """The field/member naming one registration in the `tw:{registrations}:*` hash and zset."""
+    return f"{model}|{backend}"

@@ -11,11 +11,25 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ExtProcSettings", "JwtAlgorithm", "LogLevel", "QuotaFailureMode"]
+__all__ = [
+    "DEFAULT_MAX_REQUEST_BYTES",
+    "GRPC_MESSAGE_HEADROOM_BYTES",
+    "ExtProcSettings",
+    "JwtAlgorithm",
+    "LogLevel",
+    "QuotaFailureMode",
+]
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 QuotaFailureMode = Literal["closed", "local"]
 JwtAlgorithm = Literal["RS256", "ES256"]
+
+DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024
+"""8 MiB (8,388,608 bytes): an 8 MB prompt of tool definitions plus its JSON envelope fits."""
+GRPC_MESSAGE_HEADROOM_BYTES = 1024 * 1024
+"""Room above the body limit in one gRPC message: the ProcessingRequest/Response envelope, a header
+message (Envoy's header limit is 60 KiB by default) and the few bytes ext_proc adds to a body it
+rewrites (`stream_options`, `max_tokens`). Envoy's side uses the same headroom (xds TranslateOptions)."""
 
 
 class ExtProcSettings(BaseSettings):
@@ -28,10 +42,13 @@ class ExtProcSettings(BaseSettings):
         default=18080, ge=0, le=65535, description="gRPC port of this process (0: any free port)"
     )
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="registry snapshot and feed")
-    max_message_bytes: int = Field(
-        default=16 * 1024 * 1024,
+    max_request_bytes: int = Field(
+        default=DEFAULT_MAX_REQUEST_BYTES,
         ge=1024,
-        description="largest gRPC message in either direction; must exceed the largest buffered body",
+        le=1024 * 1024 * 1024,
+        description="the gateway's body size limit, the same value as Envoy's buffer limit "
+        "(TOLLWAY_XDS_MAX_REQUEST_BYTES; `tollway up` sets both from TOLLWAY_MAX_REQUEST_BYTES); "
+        "gRPC messages may be this plus GRPC_MESSAGE_HEADROOM_BYTES",
     )
     snapshot_wait_s: float = Field(
         default=10.0, ge=0.0, description="how long to wait for the first registry snapshot before serving"
@@ -99,6 +116,11 @@ class ExtProcSettings(BaseSettings):
     spool_replay_interval_s: float = Field(
         default=1.0, gt=0.0, description="how often the spool is replayed to Redis when it holds records"
     )
+
+    @property
+    def max_message_bytes(self) -> int:
+        """Largest gRPC message in either direction: a whole buffered body plus its envelope."""
+        return self.max_request_bytes + GRPC_MESSAGE_HEADROOM_BYTES
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -1,4 +1,4 @@
-"""The four xDS resource types Tollway serves, in the order a change must reach Envoy."""
+"""The xDS resource types Tollway serves, in the order a change must reach Envoy."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ class ResourceType(Enum):
     ENDPOINT = ("eds", "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment")
     LISTENER = ("lds", "type.googleapis.com/envoy.config.listener.v3.Listener")
     ROUTE = ("rds", "type.googleapis.com/envoy.config.route.v3.RouteConfiguration")
+    SECRET = ("sds", "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret")
 
     def __init__(self, short_name: str, type_url: str) -> None:
         self.short_name = short_name
@@ -21,7 +22,7 @@ class ResourceType(Enum):
 
     @property
     def wildcard(self) -> bool:
-        """CDS and LDS send every resource; EDS and RDS only the names Envoy asks for."""
+        """CDS and LDS send every resource; EDS, RDS and SDS only the names Envoy asks for."""
         return self in (ResourceType.CLUSTER, ResourceType.LISTENER)
 
     @classmethod
@@ -29,8 +30,10 @@ class ResourceType(Enum):
         return _BY_TYPE_URL.get(type_url)
 
 
-# Make-before-break: clusters, then their endpoints, then the listener, then the routes into them.
+# Make-before-break: secrets (asked for by clusters being warmed), clusters, then their endpoints, then
+# the listener, then the routes into them.
 PUSH_ORDER: tuple[ResourceType, ...] = (
+    ResourceType.SECRET,
     ResourceType.CLUSTER,
     ResourceType.ENDPOINT,
     ResourceType.LISTENER,

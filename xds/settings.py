@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import socket
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from xds.translate import TranslateOptions
+from xds.translate.options import DEFAULT_MAX_REQUEST_BYTES
 
 __all__ = ["XdsSettings"]
 
@@ -18,7 +19,7 @@ def _default_instance_id() -> str:
 
 
 class XdsSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TOLLWAY_XDS_", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="TOLLWAY_XDS_", frozen=True, hide_input_in_errors=True)
 
     host: str = "127.0.0.1"
     port: int = Field(default=18000, ge=0, le=65535, description="gRPC ADS port (0 picks a free one)")
@@ -30,11 +31,20 @@ class XdsSettings(BaseSettings):
     max_message_timeout_ms: int = Field(
         default=10_000, ge=1, le=3_600_000, description="ceiling for ext_proc's override_message_timeout"
     )
-    max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    max_request_bytes: int = Field(
+        default=DEFAULT_MAX_REQUEST_BYTES,
+        ge=1024,
+        le=1024 * 1024 * 1024,
+        description="body size limit (Envoy buffers, ext_proc messages); ext_proc must get the same value",
+    )
     instance_id: str = Field(default_factory=_default_instance_id, min_length=1)
     log_level: str = "info"
     shutdown_grace_s: float = Field(
         default=0.5, ge=0.0, le=60.0, description="ADS streams never end by themselves: keep this short"
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="opens sealed upstream credentials (same key(s) as TOLLWAY_ADMIN_SECRET_KEY)",
     )
 
     @model_validator(mode="after")

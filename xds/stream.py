@@ -27,11 +27,13 @@ from control_plane.model import Nack, NodeStatus, ResourceStatus
 from xds.cache import CacheView, SnapshotCache
 from xds.resource_type import PUSH_ORDER, ResourceType
 
-__all__ = ["LISTENER_PORT_METADATA_KEY", "AdsStream", "RequestOutcome"]
+__all__ = ["ADMIN_URL_METADATA_KEY", "LISTENER_PORT_METADATA_KEY", "AdsStream", "RequestOutcome"]
 
 _log = logging.getLogger(__name__)
 
 LISTENER_PORT_METADATA_KEY = "tollway.listener_port"
+# Where this Envoy's admin API answers (`http://host:port`), published in NodeStatus for `tollway status`.
+ADMIN_URL_METADATA_KEY = "tollway.admin_url"
 _GATED_ON_CLUSTERS = (ResourceType.LISTENER, ResourceType.ROUTE)
 
 
@@ -69,6 +71,7 @@ class _NodeIdentity:
     node_id: str = ""
     cluster: str = ""
     listener_port: int | None = None
+    admin_url: str = ""
     known: bool = False
 
 
@@ -86,6 +89,16 @@ def _listener_port(node: Node, default: int) -> int:
         _log.warning("node %r: ignoring invalid %s metadata", node.id, LISTENER_PORT_METADATA_KEY)
         return default
     return port
+
+
+def _admin_url(node: Node) -> str:
+    """The node's admin API URL from its metadata (`tollway.admin_url`), "" if absent or not http(s)."""
+    value = node.metadata.fields.get(ADMIN_URL_METADATA_KEY) if node.metadata is not None else None
+    url = (value.string_value or "") if value is not None else ""
+    if url and not url.startswith(("http://", "https://")):
+        _log.warning("node %r: ignoring invalid %s metadata", node.id, ADMIN_URL_METADATA_KEY)
+        return ""
+    return url.rstrip("/")
 
 
 def _utc_now() -> datetime:
@@ -149,6 +162,7 @@ class AdsStream:
             connected_at=self.connected_at or now,
             updated_at=now,
             xds_instance=self.instance_id,
+            admin_url=self.node.admin_url,
             resources={t.short_name: self._types[t].status() for t in PUSH_ORDER if self._types[t].requested},
         )
 
@@ -156,6 +170,7 @@ class AdsStream:
         self.node.node_id = node.id
         self.node.cluster = node.cluster
         self.node.listener_port = _listener_port(node, self.cache.default_listener_port)
+        self.node.admin_url = _admin_url(node)
         self.node.known = True
 
     def _answer(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from admin_ui.deps import AdminAuth, RegistryDep
-from admin_ui.schemas import RegistryPublic, WriteResult
+from admin_ui.schemas import RegistryPublic, RegistrySpecPublic, WriteResult
 from control_plane.registry import RegistryDocument
 
 __all__ = ["router"]
@@ -15,8 +15,9 @@ router = APIRouter(prefix="/admin/v1/registry", tags=["registry"], dependencies=
 
 @router.get("")
 async def get_registry(registry: RegistryDep) -> RegistryPublic:
+    """The whole registry; credentials are shown masked (name, header, hint), never sealed or clear."""
     snapshot = await registry.snapshot()
-    return RegistryPublic(version=snapshot.version, spec=snapshot.spec)
+    return RegistryPublic(version=snapshot.version, spec=RegistrySpecPublic.of(snapshot.spec))
 
 
 @router.put("")

@@ -10,8 +10,9 @@ import typer
 import yaml
 from pydantic import ValidationError
 
-from control_plane.cli import key, plan, price, tenant, usage
+from control_plane.cli import backend, credential, key, plan, price, tenant, usage
 from control_plane.cli.connection import AdminUrlOpt, JsonOpt, StateDirOpt, TokenOpt, call, fail
+from control_plane.cli.health import print_backend_health
 from control_plane.cli.output import print_json, print_table, print_write
 from control_plane.cli.up import run_up
 from control_plane.launcher import StackSettings
@@ -27,6 +28,8 @@ app.add_typer(plan.app, name="plans")
 app.add_typer(tenant.app, name="tenants")
 app.add_typer(price.app, name="prices")
 app.add_typer(key.app, name="keys")
+app.add_typer(backend.app, name="backends")
+app.add_typer(credential.app, name="credentials")
 app.command("usage")(usage.usage)
 
 
@@ -152,12 +155,16 @@ def status(
     state_dir: StateDirOpt = Path(".tollway"),
     admin_url: AdminUrlOpt = None,
     token: TokenOpt = None,
+    backends: Annotated[bool, typer.Option(help="also show backend health read from every Envoy")] = True,
     as_json: JsonOpt = False,
 ) -> None:
-    """Registry version and, per Envoy node, the ACKed version per resource type and the last NACK."""
+    """Registry version; per Envoy node the ACKed version per resource type and the last NACK; and per
+    node, model and backend: health state, Envoy's health flags, requests and errors (`--json`:
+    `backend_health` holds one entry per connected node)."""
     result = call(state_dir, admin_url, token, "status")
+    health = call(state_dir, admin_url, token, "backend_health") if backends else None
     if as_json:
-        print_json(result)
+        print_json(result if health is None else {**result, "backend_health": health["nodes"]})
         return
     typer.echo(f"registry version {result['registry_version']}, {result['models']} models")
     rows = []
@@ -169,6 +176,8 @@ def status(
                 res["acked_version"] or "-", f"{nack['version']}: {nack['message']}" if nack else "-",
             ))  # fmt: skip
     print_table(("NODE", "CONNECTED", "TYPE", "ACKED", "LAST NACK"), rows)
+    if health is not None:
+        print_backend_health(health)
 
 
 def main() -> None:

@@ -33,7 +33,10 @@ def render_bootstrap(
     ext_proc_ports: list[int],
     xds_host: str = "127.0.0.1",
     ext_proc_host: str = "127.0.0.1",
+    admin_host: str = "127.0.0.1",
+    admin_url: str | None = None,
 ) -> str:
+    """`admin_url` is what the node advertises in its metadata; default `http://<admin_host>:<admin_port>`."""
     endpoints = [
         {"endpoint": {"address": {"socket_address": {"address": ext_proc_host, "port_value": port}}}}
         for port in ext_proc_ports
@@ -41,7 +44,9 @@ def render_bootstrap(
     template = Template(BOOTSTRAP_TEMPLATE.read_text())
     return template.substitute(
         node_id=json.dumps(node_id),
+        admin_host=json.dumps(admin_host),
         admin_port=admin_port,
+        admin_url=json.dumps(admin_url or f"http://{admin_host}:{admin_port}"),
         listener_port=listener_port,
         xds_host=xds_host,
         xds_port=xds_port,

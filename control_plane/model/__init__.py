@@ -11,12 +11,28 @@ from control_plane.model.api_key import (
     new_key_secret,
 )
 from control_plane.model.backend import Backend, BackendName, ProviderKind
+from control_plane.model.backend_health import (
+    MODEL_CLUSTER_PREFIX,
+    ClusterHealth,
+    HostHealth,
+    HostState,
+    NodeHealth,
+    host_state,
+)
 from control_plane.model.credential import CredentialName, UpstreamCredential, mask_secret
-from control_plane.model.headers import BACKEND_HEADER, GATEWAY_HEADER_PREFIX, MODEL_HEADER, TENANT_HEADER
+from control_plane.model.headers import (
+    BACKEND_HEADER,
+    CLIENT_CREDENTIAL_HEADERS,
+    GATEWAY_HEADER_PREFIX,
+    MODEL_HEADER,
+    STREAM_HEADER,
+    TENANT_HEADER,
+)
 from control_plane.model.ledger import LedgerRecord, RequestOutcome
 from control_plane.model.model import Model, ModelName
 from control_plane.model.plan import Billing, BillingKind, Limits, Plan, PlanName
 from control_plane.model.price import PICO_PER_MICRO, Price, price_at, token_cost_pico
+from control_plane.model.registration import BackendRegistration, registration_problems
 from control_plane.model.snapshot import RegistrySpec, Snapshot
 from control_plane.model.tenant import Tenant, TenantId, TenantStatus
 from control_plane.model.traffic import (
@@ -34,19 +50,26 @@ from control_plane.model.xds_status import Nack, NodeStatus, ResourceStatus
 
 __all__ = [
     "BACKEND_HEADER",
+    "CLIENT_CREDENTIAL_HEADERS",
     "GATEWAY_HEADER_PREFIX",
     "KEY_SECRET_PREFIX",
+    "MODEL_CLUSTER_PREFIX",
     "MODEL_HEADER",
     "PICO_PER_MICRO",
+    "STREAM_HEADER",
     "TENANT_HEADER",
     "ApiKey",
     "Backend",
     "BackendName",
+    "BackendRegistration",
     "Billing",
     "BillingKind",
     "CircuitBreakers",
+    "ClusterHealth",
     "CredentialName",
     "HealthCheck",
+    "HostHealth",
+    "HostState",
     "KeyId",
     "KeyState",
     "LbPolicy",
@@ -56,6 +79,7 @@ __all__ = [
     "Model",
     "ModelName",
     "Nack",
+    "NodeHealth",
     "NodeStatus",
     "OutlierDetection",
     "Plan",
@@ -76,9 +100,11 @@ __all__ = [
     "UpstreamCredential",
     "display_prefix",
     "hash_secret",
+    "host_state",
     "mask_secret",
     "new_key_id",
     "new_key_secret",
     "price_at",
+    "registration_problems",
     "token_cost_pico",
 ]

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["BACKEND_HEADER", "GATEWAY_HEADER_PREFIX", "MODEL_HEADER", "TENANT_HEADER"]
+__all__ = [
+    "BACKEND_HEADER",
+    "CLIENT_CREDENTIAL_HEADERS",
+    "GATEWAY_HEADER_PREFIX",
+    "MODEL_HEADER",
+    "STREAM_HEADER",
+    "TENANT_HEADER",
+]
 
 GATEWAY_HEADER_PREFIX = "x-tollway-"
 # Set by ext_proc from the request body's model (canonical name); Envoy's routes match on it.
@@ -12,3 +19,9 @@ TENANT_HEADER = "x-tollway-tenant"
 # Added by Envoy to upstream responses from the endpoint's metadata (the registry's backend name);
 # ext_proc reads it for the ledger and removes it before the client sees the response.
 BACKEND_HEADER = "x-tollway-backend"
+# Set by ext_proc to "1" on `stream: true` requests; Envoy routes streams to a route with a
+# time-to-first-byte per-try timeout (a non-streamed answer may legitimately take minutes).
+STREAM_HEADER = "x-tollway-stream"
+# Where clients put their Tollway key; never forwarded to a model server (the gateway's own upstream
+# credential, if any, is added by Envoy after these are removed).
+CLIENT_CREDENTIAL_HEADERS = ("authorization", "api-key", "x-api-key")

@@ -14,10 +14,12 @@ class RequestOutcome(StrEnum):
     """The upstream answered 2xx and the whole response reached Envoy."""
     UPSTREAM_ERROR = "upstream_error"
     """The upstream (or Envoy on its behalf) answered with an error status."""
-    CLIENT_DISCONNECTED = "client_disconnected"
-    """The client went away before the response ended; tokens are what was delivered (estimated)."""
+    INCOMPLETE = "incomplete"
+    """The response ended before its end: the client went away, or the upstream was cut or stalled (Envoy
+    then resets the client's stream, so the client sees an error, never a clean end). The gateway cannot
+    tell these apart from its side; tokens are what was delivered (estimated unless usage arrived)."""
     UPSTREAM_CUT = "upstream_cut"
-    """The response stream ended without its end marker."""
+    """The upstream ended the stream cleanly but without its end marker (`[DONE]`) or with an error event."""
     REJECTED = "rejected"
     """Refused by the gateway before the upstream (quota, budget, model not allowed, bad request)."""
     CACHE_HIT = "cache_hit"

@@ -36,4 +36,5 @@ class NodeStatus(BaseModel):
     connected_at: datetime
     updated_at: datetime
     xds_instance: str = ""
+    admin_url: str = Field(default="", description="the node's Envoy admin API URL; empty if unknown")
     resources: dict[str, ResourceStatus] = Field(default_factory=dict)

@@ -9,7 +9,7 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from control_plane.errors import RegistryConflictError, RegistryNotFoundError, RegistryValidationError
-from control_plane.model import Model, Plan, Price, RegistrySpec, Snapshot, Tenant
+from control_plane.model import Model, Plan, Price, RegistrySpec, Snapshot, Tenant, UpstreamCredential
 from control_plane.registry.document import RegistryDocument, sections_of
 from control_plane.registry.store import RegistryStore
 
@@ -50,6 +50,24 @@ def _without_plan(name: str) -> Callable[[RegistrySpec], RegistrySpec]:
                 ]
             )
         return current.model_copy(update={"plans": tuple(p for p in current.plans if p.name != name)})
+
+    return change
+
+
+def _without_credential(name: str) -> Callable[[RegistrySpec], RegistrySpec]:
+    def change(current: RegistrySpec) -> RegistrySpec:
+        if current.credential(name) is None:
+            raise RegistryNotFoundError(f"credential {name!r} is not in the registry")
+        users = sorted(m.name for m in current.models if name in m.upstream_credentials)
+        if users:
+            raise RegistryValidationError(
+                [
+                    f"credential {name!r} is used by model(s) {', '.join(repr(u) for u in users)}; "
+                    "remove it from their upstream_credentials first"
+                ]
+            )
+        kept = tuple(c for c in current.credentials if c.name != name)
+        return current.model_copy(update={"credentials": kept})
 
     return change
 
@@ -155,6 +173,24 @@ class Registry:
             return current.model_copy(update={"prices": kept})
 
         return await self._update(remove)
+
+    # ---- upstream credentials (sealed by the caller; the registry never sees a clear value) ----------
+
+    async def put_credential(self, credential: UpstreamCredential) -> ApplyResult:
+        """Create the credential, or replace the one of that name in place (rotation: a new sealed value
+        and `updated_at`; models using it pick it up without being written)."""
+
+        def put(current: RegistrySpec) -> RegistrySpec:
+            if current.credential(credential.name) is None:
+                return current.model_copy(update={"credentials": (*current.credentials, credential)})
+            credentials = tuple(credential if c.name == credential.name else c for c in current.credentials)
+            return current.model_copy(update={"credentials": credentials})
+
+        return await self._update(put)
+
+    async def remove_credential(self, name: str) -> ApplyResult:
+        """Remove a credential no model uses (one in use is refused with the models named)."""
+        return await self._update(_without_credential(name))
 
     # ---- the one write path ------------------------------------------------------------------------
 

@@ -52,7 +52,7 @@ __all__ = [
 BILLABLE_OUTCOMES = frozenset(
     {
         RequestOutcome.OK,
-        RequestOutcome.CLIENT_DISCONNECTED,
+        RequestOutcome.INCOMPLETE,
         RequestOutcome.UPSTREAM_CUT,
         RequestOutcome.LOST,
         RequestOutcome.CACHE_HIT,

@@ -12,10 +12,11 @@ gone, upstream cut), from what was seen so far, flagged as estimated.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import NoReturn
 
-from control_plane.model import BACKEND_HEADER, MODEL_HEADER, TENANT_HEADER, RequestOutcome
+from control_plane.model import BACKEND_HEADER, MODEL_HEADER, STREAM_HEADER, TENANT_HEADER, RequestOutcome
 from ext_proc.errors import (
     BodyRequiredError,
     GatewayError,
@@ -44,6 +45,8 @@ from ext_proc.response_usage import (
 from ext_proc.services import GatewayServices
 
 __all__ = ["InferenceEndpoint", "InferenceProcessor"]
+
+_log = logging.getLogger(__name__)
 
 _SSE = "text/event-stream"
 
@@ -134,6 +137,8 @@ class InferenceProcessor(PassThroughProcessor):
             (MODEL_HEADER, self._model),
             (TENANT_HEADER, caller.principal.tenant),
         ]
+        if inference.stream:
+            headers.append((STREAM_HEADER, "1"))
         if inference.upstream_body is not None:
             headers.append(("content-length", str(len(inference.upstream_body))))
         return Continue(
@@ -203,7 +208,12 @@ class InferenceProcessor(PassThroughProcessor):
         if self._admission is not None and not self._finished:
             delivered = self._sse.delivered_tokens if self._sse is not None else 0
             usage = self._sse.usage if self._sse is not None else None
-            self._finish_with(RequestOutcome.CLIENT_DISCONNECTED, usage, delivered)
+            _log.info(
+                "request %s incomplete (client gone, or upstream cut or stalled) after %d delivered tokens",
+                self._request.request_id,
+                delivered,
+            )
+            self._finish_with(RequestOutcome.INCOMPLETE, usage, delivered)
 
     # -- billing ---------------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Model → one Envoy cluster: EDS for IP backends, STRICT_DNS for named ones; HTTP/1.1; TLS for https."""
+"""Model → one Envoy cluster: EDS for IP backends, STRICT_DNS for named ones; HTTP/1.1; TLS for https;
+the model's load balancing, circuit breakers, outlier detection, health check and credentials."""
 
 from __future__ import annotations
 
@@ -6,14 +7,20 @@ import ipaddress
 from datetime import timedelta
 
 from envoy_data_plane.envoy.config.cluster.v3 import (
+    CircuitBreakers,
+    CircuitBreakersThresholds,
+    CircuitBreakersThresholdsRetryBudget,
     Cluster,
     ClusterDiscoveryType,
     ClusterDnsLookupFamily,
     ClusterEdsClusterConfig,
     ClusterLbPolicy,
+    OutlierDetection,
 )
 from envoy_data_plane.envoy.config.core.v3 import (
     DataSource,
+    HealthCheck,
+    HealthCheckHttpHealthCheck,
     Http1ProtocolOptions,
     TransportSocket,
     UpstreamHttpProtocolOptions,
@@ -30,11 +37,13 @@ from envoy_data_plane.envoy.extensions.upstreams.http.v3 import (
     HttpProtocolOptionsExplicitHttpConfig,
 )
 from envoy_data_plane.envoy.type.matcher.v3 import StringMatcher
+from envoy_data_plane.envoy.type.v3 import Percent
 from envoy_data_plane.google.protobuf import Any
 
-from control_plane.model import Backend, Model
+from control_plane.model import Backend, LbPolicy, Model, RegistrySpec, TrafficPolicy
 from xds.translate.config_source import ads_config_source
 from xds.translate.endpoint import load_assignment, model_cluster_name, uses_dns
+from xds.translate.secret import credential_filters
 
 __all__ = ["SYSTEM_CA_FILE", "model_cluster"]
 
@@ -44,14 +53,31 @@ _HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions
 _TLS_TRANSPORT_SOCKET = "envoy.transport_sockets.tls"
 
 
-def model_cluster(model: Model) -> Cluster:
+_LB_POLICIES = {
+    LbPolicy.LEAST_REQUEST: ClusterLbPolicy.LEAST_REQUEST,
+    LbPolicy.ROUND_ROBIN: ClusterLbPolicy.ROUND_ROBIN,
+    LbPolicy.RING_HASH: ClusterLbPolicy.RING_HASH,
+}
+
+
+def _seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)
+
+
+def model_cluster(model: Model, spec: RegistrySpec) -> Cluster:
     """The cluster of `model`; its EDS resource (if any) comes from `endpoint.load_assignment`."""
     dns = uses_dns(model)
+    traffic = model.traffic
+    options = _http1_options(auto_sni=dns)
+    options.http_filters = credential_filters(model, spec)
     cluster = Cluster(
         name=model_cluster_name(model),
-        connect_timeout=timedelta(seconds=max(b.connect_timeout_s for b in model.backends)),
-        lb_policy=ClusterLbPolicy.LEAST_REQUEST,
-        typed_extension_protocol_options={_HTTP_PROTOCOL_OPTIONS: Any.pack(_http1_options(auto_sni=dns))},
+        connect_timeout=_seconds(max(b.connect_timeout_s for b in model.backends)),
+        lb_policy=_LB_POLICIES[traffic.load_balancing.policy],
+        typed_extension_protocol_options={_HTTP_PROTOCOL_OPTIONS: Any.pack(options)},
+        circuit_breakers=_circuit_breakers(traffic),
+        outlier_detection=_outlier_detection(traffic),
+        health_checks=_health_checks(traffic),
     )
     if dns:
         cluster.type = ClusterDiscoveryType.STRICT_DNS
@@ -63,6 +89,60 @@ def model_cluster(model: Model) -> Cluster:
     if model.uses_tls:
         cluster.transport_socket = _tls_transport_socket(model, auto_sni=dns)
     return cluster
+
+
+def _circuit_breakers(traffic: TrafficPolicy) -> CircuitBreakers:
+    """One threshold set (routes use the default priority); the retry budget replaces `max_retries`."""
+    limits, retry = traffic.circuit_breakers, traffic.retry
+    return CircuitBreakers(
+        thresholds=[
+            CircuitBreakersThresholds(
+                max_connections=limits.max_connections,
+                max_pending_requests=limits.max_pending_requests,
+                max_requests=limits.max_requests,
+                retry_budget=CircuitBreakersThresholdsRetryBudget(
+                    budget_percent=Percent(value=retry.budget_percent),
+                    min_retry_concurrency=retry.min_retry_concurrency,
+                ),
+            )
+        ]
+    )
+
+
+def _outlier_detection(traffic: TrafficPolicy) -> OutlierDetection | None:
+    """Consecutive 5xx only (connect failures and resets count as 5xx: errors are not split by origin).
+    Success-rate and failure-percentage ejection need bigger pools than GPU fleets have: off."""
+    policy = traffic.outlier_detection
+    if not policy.enabled:
+        return None
+    return OutlierDetection(
+        consecutive_5xx=policy.consecutive_5xx,
+        enforcing_consecutive_5xx=100,
+        enforcing_consecutive_gateway_failure=0,
+        enforcing_success_rate=0,
+        enforcing_failure_percentage=0,
+        interval=_seconds(policy.interval_s),
+        base_ejection_time=_seconds(policy.base_ejection_s),
+        max_ejection_time=_seconds(policy.max_ejection_s),
+        max_ejection_percent=policy.max_ejection_percent,
+    )
+
+
+def _health_checks(traffic: TrafficPolicy) -> list[HealthCheck]:
+    check = traffic.health_check
+    if check is None:
+        return []
+    interval = _seconds(check.interval_s)
+    return [
+        HealthCheck(
+            timeout=_seconds(check.timeout_s),
+            interval=interval,
+            no_traffic_interval=interval,  # Envoy's default slows to 60 s on an idle cluster
+            unhealthy_threshold=check.unhealthy_threshold,
+            healthy_threshold=check.healthy_threshold,
+            http_health_check=HealthCheckHttpHealthCheck(path=check.path),
+        )
+    ]
 
 
 def _http1_options(*, auto_sni: bool) -> HttpProtocolOptions:

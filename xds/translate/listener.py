@@ -99,7 +99,13 @@ def _ext_proc(options: TranslateOptions) -> ExternalProcessor:
     """Headers and the buffered request body go to ext_proc, and the response headers, so that it picks
     the response body mode per request (`mode_override`: BUFFERED, STREAMED or NONE)."""
     return ExternalProcessor(
-        grpc_service=GrpcService(envoy_grpc=GrpcServiceEnvoyGrpc(cluster_name=options.ext_proc_cluster)),
+        grpc_service=GrpcService(
+            envoy_grpc=GrpcServiceEnvoyGrpc(
+                cluster_name=options.ext_proc_cluster,
+                # Deliberate rather than Envoy's "unlimited": a rewritten body comes back whole.
+                max_receive_message_length=options.ext_proc_max_message_bytes,
+            )
+        ),
         failure_mode_allow=False,
         processing_mode=ProcessingMode(
             request_header_mode=ProcessingModeHeaderSendMode.SEND,
@@ -149,12 +155,14 @@ def local_reply_config() -> LocalReplyConfig:
     UF, UT, SI, RL, …); ImmediateResponse carries none, so flagged replies are rewritten. Two of Envoy's
     replies carry no flag either and are matched by their response code details instead: ext_proc being
     unreachable (`ext_proc_error_gRPC_error_…`, an empty 503 otherwise) and a body over the buffer limit
-    (`request_payload_too_large`, a text/plain 413 otherwise). The local rate limit's 429 is matched
+    (`request_payload_too_large`, a text/plain 413 otherwise; `response_payload_too_large`, a 500, for a
+    buffered JSON response over the same limit). The local rate limit's 429 is matched
     by its details (`local_rate_limited`) too: the filter sets RL only after its reply was built.
     First matching mapper wins.
     """
     ext_proc_failed = _details("response.code_details.startsWith('ext_proc_error')")
     too_large = _details("response.code_details == 'request_payload_too_large'")
+    response_too_large = _details("response.code_details == 'response_payload_too_large'")
     # Seen on 1.40: with the RL flag alone, local_ratelimit's 429 stayed a text/plain `local_rate_limited`.
     rate_limited = AccessLogFilter(
         or_filter=OrFilter(
@@ -189,6 +197,16 @@ def local_reply_config() -> LocalReplyConfig:
                     "invalid_request_error",
                     message="The request body is larger than this gateway accepts.",
                     code="request_too_large",
+                ),
+            ),
+            # A JSON response is buffered for ext_proc (usage); one over the same limit fails with
+            # Envoy's text/plain 500 unless mapped.
+            ResponseMapper(
+                filter=response_too_large,
+                body_format_override=_openai_error(
+                    "server_error",
+                    message="The model's response is larger than this gateway accepts.",
+                    code="response_too_large",
                 ),
             ),
             ResponseMapper(

@@ -22,6 +22,12 @@ def parse_settings(argv: Sequence[str] | None = None) -> MockUpstreamSettings:
     parser.add_argument("--inter-token-delay-ms", type=int)
     parser.add_argument("--fail-status", type=int, help="answer requests with this status")
     parser.add_argument("--fail-times", type=int, help="with --fail-status: only the first N requests")
+    parser.add_argument(
+        "--hold-headers",
+        action="store_const",
+        const=True,
+        help="streams: send the response headers only together with the first event",
+    )
     parser.add_argument("--usage", choices=["report", "omit", "zero"], help="usage counts in replies")
     parser.add_argument("--cached-tokens", type=int, help="reported as prompt_tokens_details.cached_tokens")
     parser.add_argument("--log-level")

@@ -1,4 +1,9 @@
-"""The mock's ASGI app: OpenAI routes, SSE streaming, failure injection and counters (`create_app`)."""
+"""The mock's ASGI app: OpenAI routes, SSE streaming, failure injection and counters (`create_app`).
+
+Besides the OpenAI routes: `GET /health`, `GET /mock/stats`, `POST /mock/reset` (counters, logs and the
+fail-times ledger), and `GET|PUT|DELETE /mock/behaviour` to read, replace or restore the server-wide
+failure and timing defaults while the server runs.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,8 @@ from control_plane.demo.mock_upstream.behaviour import (
     Behaviour,
     BehaviourError,
     FailureLedger,
+    behaviour_defaults,
+    replace_behaviour,
 )
 from control_plane.demo.mock_upstream.reply import (
     Endpoint,
@@ -36,6 +43,9 @@ from control_plane.demo.mock_upstream.stats import GenerationRecord, MockStats, 
 __all__ = ["MockUpstream", "StreamCutError", "create_app"]
 
 _DONE = b"data: [DONE]\n\n"
+_GENERATION_PATHS = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/embeddings"})
+_REQUEST_ID = b"x-request-id"
+_SERVER_WIDE_FAIL_KEY = ""
 
 
 class StreamCutError(Exception):
@@ -43,9 +53,14 @@ class StreamCutError(Exception):
 
 
 class MockUpstream:
-    """The ASGI app. Owns its state (counters, fail-times ledger): two apps in one process share nothing."""
+    """The ASGI app. Owns its state (counters, fail-times ledger, behaviour): two apps share nothing.
+
+    `startup` is what the app was built with; `settings` the defaults in force, which differ from it
+    after a `PUT /mock/behaviour` until the next `DELETE /mock/behaviour`.
+    """
 
     def __init__(self, settings: MockUpstreamSettings) -> None:
+        self.startup = settings
         self.settings = settings
         self.stats = MockStats()
         self.ledger = FailureLedger()
@@ -58,6 +73,7 @@ class MockUpstream:
             Route("/health", self._health, methods=["GET"]),
             Route("/mock/stats", self._stats, methods=["GET"]),
             Route("/mock/reset", self._reset, methods=["POST"]),
+            Route("/mock/behaviour", self._behaviour, methods=["GET", "PUT", "DELETE"]),
         ]
         handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
             HTTPException: _http_error,
@@ -73,10 +89,17 @@ class MockUpstream:
         path: str = scope["path"]
         if not path.startswith("/mock/"):
             self.stats.requests[path] += 1
+        arrival = (
+            self.stats.arrival(path, _request_id(scope), _credentials(scope))
+            if path in _GENERATION_PATHS
+            else None
+        )
 
         async def send_with_name(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", ()), self._backend_header]
+                if arrival is not None:
+                    arrival.status = message["status"]
             await send(message)
 
         await self._router(scope, receive, send_with_name)
@@ -96,6 +119,8 @@ class MockUpstream:
             prompt, self.settings.name, behaviour.tokens, behaviour.usage, behaviour.cached_tokens
         )
         request_id = request.headers.get("x-request-id")
+        if prompt.stream and behaviour.hold_headers:
+            return _HeldStreamResponse(self._events(reply, behaviour, request_id))
         if prompt.stream:
             return StreamingResponse(
                 self._events(reply, behaviour, request_id),
@@ -200,9 +225,23 @@ class MockUpstream:
         return _json(orjson.dumps({"name": self.settings.name, **self.stats.snapshot()}))
 
     async def _reset(self, request: Request) -> Response:
+        """Counters, logs and the fail-times ledger start afresh; a behaviour override stays."""
         self.stats.reset()
         self.ledger.reset()
         return await self._stats(request)
+
+    async def _behaviour(self, request: Request) -> Response:
+        """GET shows the defaults in force; PUT replaces them (fields left out: startup values); DELETE
+        restores the startup settings. PUT and DELETE restart the fail-times count of the server-wide
+        failure, so a new `fail_times` counts from zero."""
+        if request.method == "PUT":
+            self.settings = replace_behaviour(self.startup, await _json_body(request))
+            self.ledger.forget(_SERVER_WIDE_FAIL_KEY)
+        elif request.method == "DELETE":
+            self.settings = self.startup
+            self.ledger.forget(_SERVER_WIDE_FAIL_KEY)
+        body = {"overridden": self.settings != self.startup, **behaviour_defaults(self.settings)}
+        return _json(orjson.dumps(body))
 
     def _begin(self, request: Request) -> tuple[Behaviour, Response | None]:
         """Resolve the request's behaviour and, when it says so, the injected failure to answer with."""
@@ -227,6 +266,50 @@ class _CutResponse(Response):
         half = self.body[: len(self.body) // 2]
         await send({"type": "http.response.body", "body": half, "more_body": True})
         raise StreamCutError(f"cut after {len(half)} of {len(self.body)} body bytes")
+
+
+class _HeldStreamResponse(StreamingResponse):
+    """An SSE stream whose status line and headers go out only together with its first event.
+
+    Like a server that queues a request before committing to an answer: the client sees nothing at all
+    until the first token is ready. While it waits, a disconnect cancels the generator (which logs the
+    reply as aborted), as it does for a plain `StreamingResponse`.
+    """
+
+    def __init__(self, events: AsyncIterator[bytes]) -> None:
+        super().__init__(events, media_type="text/event-stream", headers={"cache-control": "no-cache"})
+        self._events = events
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            async with anyio.create_task_group() as group:
+
+                async def stream() -> None:
+                    await self._stream(send)
+                    group.cancel_scope.cancel()
+
+                group.start_soon(stream)
+                await _until_disconnected(receive)
+                group.cancel_scope.cancel()
+        except BaseExceptionGroup as errors:  # one failing task: re-raise its error (the intended cut)
+            if len(errors.exceptions) != 1:
+                raise
+            error = errors.exceptions[0]
+            raise error from error.__cause__ or error.__context__
+
+    async def _stream(self, send: Send) -> None:
+        headers = self.raw_headers
+        start: Message = {"type": "http.response.start", "status": self.status_code, "headers": headers}
+        try:
+            first = await anext(self._events, b"")
+        except StreamCutError:  # cut before the first event: the headers, then the dropped connection
+            await send(start)
+            raise
+        await send(start)
+        await send({"type": "http.response.body", "body": first, "more_body": True})
+        async for chunk in self._events:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def create_app(settings: MockUpstreamSettings) -> MockUpstream:
@@ -260,8 +343,30 @@ async def _json_body(request: Request) -> object:
 
 
 async def _until_disconnect(request: Request) -> None:
-    while (await request.receive())["type"] != "http.disconnect":
+    await _until_disconnected(request.receive)
+
+
+async def _until_disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
         pass
+
+
+_CREDENTIAL_HEADERS = frozenset({b"authorization", b"api-key", b"x-api-key"})
+
+
+def _credentials(scope: Scope) -> dict[str, str]:
+    return {
+        bytes(name).decode("latin-1"): bytes(value).decode("latin-1")
+        for name, value in scope["headers"]
+        if bytes(name) in _CREDENTIAL_HEADERS
+    }
+
+
+def _request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == _REQUEST_ID:
+            return bytes(value).decode("latin-1")
+    return None
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -5,17 +5,40 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
+
+from pydantic import ConfigDict, ValidationError, create_model
 
 from control_plane.demo.mock_upstream.reply import UsageMode
-from control_plane.demo.mock_upstream.settings import MockUpstreamSettings
+from control_plane.demo.mock_upstream.settings import BEHAVIOUR_FIELDS, MockUpstreamSettings
 
-__all__ = ["BACKEND_HEADER", "Behaviour", "BehaviourError", "FailureLedger", "MockHeader", "UsageMode"]
+__all__ = [
+    "BACKEND_HEADER",
+    "Behaviour",
+    "BehaviourError",
+    "FailureLedger",
+    "MockHeader",
+    "UsageMode",
+    "behaviour_defaults",
+    "replace_behaviour",
+]
 
 BACKEND_HEADER = "x-mock-backend"
 """Response header carrying the server's name on every answer."""
 
 _MAX_TOKENS = 1_000_000
 _MAX_DELAY_MS = 3_600_000
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+_SETTINGS_FIELDS = MockUpstreamSettings.model_fields
+_BEHAVIOUR_DEFINITIONS: dict[str, Any] = {
+    name: (_SETTINGS_FIELDS[name].annotation, _SETTINGS_FIELDS[name]) for name in BEHAVIOUR_FIELDS
+}
+_BehaviourBody = create_model(
+    "_BehaviourBody", __config__=ConfigDict(extra="forbid", strict=True), **_BEHAVIOUR_DEFINITIONS
+)
+"""The behaviour fields of the settings, with their bounds, for checking a `PUT /mock/behaviour` body."""
 
 
 class MockHeader(StrEnum):
@@ -37,10 +60,12 @@ class MockHeader(StrEnum):
     """`report` (default), `omit` (no usage at all) or `zero` (all counts zero); see `UsageMode`."""
     CACHED_TOKENS = "x-mock-cached-tokens"
     """Reported as `usage.prompt_tokens_details.cached_tokens` (absent without this header)."""
+    HOLD_HEADERS = "x-mock-hold-headers"
+    """`1` or `0`: a stream's response headers go out only together with its first event."""
 
 
 class BehaviourError(ValueError):
-    """A `x-mock-*` header has a value the mock cannot use; answered with 400."""
+    """An `x-mock-*` header or a `PUT /mock/behaviour` body the mock cannot use; answered with 400."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +83,7 @@ class Behaviour:
     stall_after: int | None = None
     usage: UsageMode = UsageMode.REPORT
     cached_tokens: int | None = None
+    hold_headers: bool = False
 
     @classmethod
     def resolve(cls, headers: Mapping[str, str], defaults: MockUpstreamSettings) -> Behaviour:
@@ -91,6 +117,7 @@ class Behaviour:
             stall_after=_int(headers, MockHeader.STALL_AFTER, defaults.stall_after),
             usage=_usage_mode(headers, defaults.usage),
             cached_tokens=_int(headers, MockHeader.CACHED_TOKENS, defaults.cached_tokens, high=_MAX_TOKENS),
+            hold_headers=_flag(headers, MockHeader.HOLD_HEADERS, defaults.hold_headers),
         )
 
     def generation_s(self, tokens: int) -> float:
@@ -115,9 +142,40 @@ class FailureLedger:
         self._seen[behaviour.fail_key] = seen
         return seen <= behaviour.fail_times
 
+    def forget(self, key: str) -> None:
+        """Start counting `key` afresh."""
+        self._seen.pop(key, None)
+
     def reset(self) -> None:
         """Forget every key."""
         self._seen.clear()
+
+
+def behaviour_defaults(settings: MockUpstreamSettings) -> dict[str, object]:
+    """The server-wide failure and timing defaults in force, as `GET /mock/behaviour` shows them."""
+    dumped = settings.model_dump(mode="json", include=set(BEHAVIOUR_FIELDS))
+    return {name: dumped[name] for name in BEHAVIOUR_FIELDS}
+
+
+def replace_behaviour(startup: MockUpstreamSettings, body: object) -> MockUpstreamSettings:
+    """The startup settings with the behaviour fields of a `PUT /mock/behaviour` body in place.
+
+    Fields the body leaves out keep their startup values, so two PUTs never add up. Values are checked
+    strictly (no `"5"` for 5, no `1` for true) against the same bounds as the settings.
+    """
+    if not isinstance(body, dict):
+        raise BehaviourError("the behaviour must be a JSON object")
+    unknown = sorted(set(body) - set(BEHAVIOUR_FIELDS))
+    if unknown:
+        raise BehaviourError(f"unknown behaviour fields {unknown}; known: {list(BEHAVIOUR_FIELDS)}")
+    try:
+        checked = _BehaviourBody.model_validate(body)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+        )
+        raise BehaviourError(f"invalid behaviour: {problems}") from None
+    return startup.model_copy(update=checked.model_dump(include=set(body)))
 
 
 def _int(
@@ -134,6 +192,18 @@ def _int(
         bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
         raise BehaviourError(f"header {header} must be {bounds}, got {value}")
     return value
+
+
+def _flag(headers: Mapping[str, str], header: MockHeader, default: bool) -> bool:
+    raw = headers.get(header)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise BehaviourError(f"header {header} must be 1 or 0, got {raw!r}")
 
 
 def _delay(headers: Mapping[str, str], header: MockHeader, default: int) -> int:

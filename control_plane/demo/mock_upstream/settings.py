@@ -9,9 +9,22 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from control_plane.demo.mock_upstream.reply import UsageMode
 
-__all__ = ["LogLevel", "MockUpstreamSettings"]
+__all__ = ["BEHAVIOUR_FIELDS", "LogLevel", "MockUpstreamSettings"]
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
+
+BEHAVIOUR_FIELDS = (
+    "fail_status",
+    "fail_times",
+    "retry_after_s",
+    "first_token_delay_ms",
+    "inter_token_delay_ms",
+    "tokens",
+    "cut_after",
+    "stall_after",
+    "hold_headers",
+)
+"""The failure and timing defaults that `PUT /mock/behaviour` may replace while the server runs."""
 
 
 class MockUpstreamSettings(BaseSettings):
@@ -43,6 +56,9 @@ class MockUpstreamSettings(BaseSettings):
     retry_after_s: int | None = Field(default=None, ge=0, description="`Retry-After` sent with failures")
     cut_after: int | None = Field(default=None, ge=0, description="close the connection after K chunks")
     stall_after: int | None = Field(default=None, ge=0, description="stop sending after K chunks")
+    hold_headers: bool = Field(
+        default=False, description="streams: send the response headers only with the first event"
+    )
     usage: UsageMode = Field(default=UsageMode.REPORT, description="report, omit or zero the usage counts")
     cached_tokens: int | None = Field(
         default=None, ge=0, description="reported as usage.prompt_tokens_details.cached_tokens"

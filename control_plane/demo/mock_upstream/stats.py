@@ -4,16 +4,22 @@ Tests compare the gateway's ledger with what the upstream really reported: `usag
 object the mock put on the wire (chat and completion replies only), and `generations` has one record
 per generated reply with the completion tokens actually sent (one per content chunk that was handed to
 the server before a cut, a stall or the client going away) and the usage it carried, if any.
+
+`arrivals` has one entry per request to a generating route (chat, completions, embeddings), injected
+failures included, taken when the request reached the app: wall-clock time, so that a test in another
+process can measure e.g. the gap between a 429 and its retry (same `x-request-id`), and the status the
+mock answered once it started the response.
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter, deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["GenerationRecord", "MockStats", "Outcome"]
+__all__ = ["Arrival", "GenerationRecord", "MockStats", "Outcome"]
 
 _LOG_SIZE = 10_000
 _USAGE_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens")
@@ -50,6 +56,25 @@ class GenerationRecord:
     """The usage object sent with this reply, None when none was sent."""
 
 
+@dataclass(slots=True)
+class Arrival:
+    """One request to a generating route, logged as it arrived; `status` is filled in when answered."""
+
+    time: float
+    """`time.time()` at arrival: seconds since the epoch, comparable across processes on one host."""
+    monotonic: float
+    """`time.monotonic()` at arrival, comparable within the mock's process only."""
+    path: str
+    request_id: str | None
+    """The request's `x-request-id`; Envoy keeps it across the retries of one request."""
+    status: int | None = None
+    """The status the mock answered; None while no response has started (headers held back, a plain
+    reply still generating or stalled) or when the client left before it did."""
+    credentials: dict[str, str] = field(default_factory=dict)
+    """The credential headers received (`authorization`, `api-key`, `x-api-key`), so that tests can check
+    what a gateway forwards. A test double only: a real server never logs these."""
+
+
 class MockStats:
     """What reached this server since start or the last `POST /mock/reset`."""
 
@@ -60,6 +85,15 @@ class MockStats:
         self.responses: Counter[str] = Counter()
         self.usage: Counter[str] = Counter()
         self.generations: deque[GenerationRecord] = deque(maxlen=_LOG_SIZE)
+        self.arrivals: deque[Arrival] = deque(maxlen=_LOG_SIZE)
+
+    def arrival(
+        self, path: str, request_id: str | None, credentials: dict[str, str] | None = None
+    ) -> Arrival:
+        """Log a request to a generating route now; the caller sets `status` when it answers."""
+        entry = Arrival(time.time(), time.monotonic(), path, request_id, credentials=credentials or {})
+        self.arrivals.append(entry)
+        return entry
 
     def usage_sent(self, usage: dict[str, Any] | None) -> None:
         """Count one usage object that went on the wire."""
@@ -84,6 +118,7 @@ class MockStats:
             "responses": {key: self.responses[key] for key in ("completed", "cut", "stalled")},
             "usage": {key: self.usage[key] for key in ("reported", *_USAGE_FIELDS, "completion_tokens_sent")},
             "generations": [asdict(record) for record in self.generations],
+            "arrivals": [asdict(entry) for entry in self.arrivals],
         }
 
     def reset(self) -> None:
@@ -93,3 +128,4 @@ class MockStats:
         self.responses.clear()
         self.usage.clear()
         self.generations.clear()
+        self.arrivals.clear()

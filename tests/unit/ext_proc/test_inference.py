@@ -530,7 +530,9 @@ async def test_body_is_rewritten_with_a_matching_content_length(
     assert common.body_mutation.body == upstream
     headers = driver.set_headers(common.header_mutation, with_action=False)
     assert headers["content-length"] == str(len(upstream))
-    assert set(headers) == {"x-tollway-model", "x-tollway-tenant", "content-length"}
+    streamed = {"x-tollway-stream"} if body.get("stream") else set()
+    assert set(headers) == {"x-tollway-model", "x-tollway-tenant", "content-length", *streamed}
+    assert headers.get("x-tollway-stream", "1") == "1"
     assert orjson.loads(upstream)["model"] == body["model"]
 
 

@@ -298,7 +298,7 @@ async def test_stream_ending_without_done_is_upstream_cut(
     assert billing.results == [_result(clock, RequestOutcome.UPSTREAM_CUT, **expected)]
 
 
-async def test_stream_closed_early_is_billed_once_as_client_disconnected(
+async def test_stream_closed_early_is_billed_once_as_incomplete(
     session: StreamSession, driver, billing: FakeBilling, clock: FixedClock
 ) -> None:
     await _admit_stream(session, driver)
@@ -314,7 +314,7 @@ async def test_stream_closed_early_is_billed_once_as_client_disconnected(
     assert billing.results == [
         _result(
             clock,
-            RequestOutcome.CLIENT_DISCONNECTED,
+            RequestOutcome.INCOMPLETE,
             prompt_tokens=HI_TOKENS,
             completion_tokens=2,
             estimated=True,
@@ -329,7 +329,7 @@ async def test_stream_closed_after_the_usage_chunk_bills_the_usage(
     await _admit_stream(session, driver)
     await _feed(session, driver, [b"".join(EVENTS) + USAGE_EVENT], end=False)
     await session.close()
-    assert billing.results == [_result(clock, RequestOutcome.CLIENT_DISCONNECTED, **STREAM_USAGE)]
+    assert billing.results == [_result(clock, RequestOutcome.INCOMPLETE, **STREAM_USAGE)]
 
 
 async def test_close_after_a_normal_finish_adds_nothing(
@@ -350,7 +350,7 @@ async def test_close_before_the_response_is_billed_from_the_estimate(
     assert billing.results == [
         _result(
             clock,
-            RequestOutcome.CLIENT_DISCONNECTED,
+            RequestOutcome.INCOMPLETE,
             status_code=0,
             backend="",
             prompt_tokens=HI_TOKENS,
@@ -366,5 +366,5 @@ async def test_close_while_a_json_body_is_awaited_is_billed_from_the_estimate(
     await driver.answer(session, driver.response_headers(200, extra=BACKEND))
     await session.close()
     assert billing.results == [
-        _result(clock, RequestOutcome.CLIENT_DISCONNECTED, prompt_tokens=HI_TOKENS, estimated=True)
+        _result(clock, RequestOutcome.INCOMPLETE, prompt_tokens=HI_TOKENS, estimated=True)
     ]

@@ -239,7 +239,7 @@ async def test_cancelled_stream_bills_an_admitted_request_once(
     [(admission, result)] = billing.finished
     assert admission.request.request_id == "rid-gone"
     assert (result.outcome, result.prompt_tokens, result.completion_tokens, result.estimated) == (
-        RequestOutcome.CLIENT_DISCONNECTED,
+        RequestOutcome.INCOMPLETE,
         3,
         1,
         True,

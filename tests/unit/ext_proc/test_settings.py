@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from ext_proc.settings import ExtProcSettings
+from ext_proc.settings import GRPC_MESSAGE_HEADROOM_BYTES, ExtProcSettings
 
 
 @pytest.mark.parametrize("level", ["debug", "WARNING"])
@@ -17,7 +17,8 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, level: str) 
     assert settings.port == 18099
     assert settings.log_level == level.upper()
     assert settings.use_uvloop is False
-    assert settings.max_message_bytes == 16 * 1024 * 1024
+    assert settings.max_request_bytes == 8 * 1024 * 1024
+    assert settings.max_message_bytes == 9 * 1024 * 1024  # the body limit + 1 MiB of envelope
     assert settings.snapshot_wait_s == 10
     assert (settings.host, settings.redis_url) == ("127.0.0.1", "redis://127.0.0.1:6379/0")
 
@@ -28,8 +29,15 @@ def test_explicit_values_beat_the_environment(monkeypatch: pytest.MonkeyPatch) -
 
 
 @pytest.mark.parametrize(
-    "field", [{"port": 70000}, {"log_level": "LOUD"}, {"max_message_bytes": 10}, {"colour": 1}]
+    "field", [{"port": 70000}, {"log_level": "LOUD"}, {"max_request_bytes": 10}, {"colour": 1}]
 )
 def test_invalid_settings_are_refused(field: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         ExtProcSettings(**field)
+
+
+def test_one_setting_sizes_the_grpc_messages(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOLLWAY_EXT_PROC_MAX_REQUEST_BYTES", str(20_000_000))
+    settings = ExtProcSettings()
+    assert settings.max_request_bytes == 20_000_000
+    assert settings.max_message_bytes == 20_000_000 + GRPC_MESSAGE_HEADROOM_BYTES

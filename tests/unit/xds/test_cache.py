@@ -39,7 +39,7 @@ def test_no_view_before_the_first_snapshot() -> None:
 def test_first_snapshot_versions_every_type_with_the_registry_version() -> None:
     cache = SnapshotCache(OPTIONS)
     assert cache.set_snapshot(at(7, ip_model()))
-    assert versions(cache) == {"cds": "v7", "eds": "v7", "lds": "v7", "rds": "v7"}
+    assert versions(cache) == {"cds": "v7", "eds": "v7", "lds": "v7", "rds": "v7", "sds": "v7"}
     assert cache.registry_version == 7
 
 
@@ -47,9 +47,9 @@ def test_only_the_types_whose_content_changed_get_a_new_version() -> None:
     cache = SnapshotCache(OPTIONS)
     cache.set_snapshot(at(1, ip_model(weight=1)))
     cache.set_snapshot(at(2, ip_model(weight=5)))  # endpoint weight: EDS only
-    assert versions(cache) == {"cds": "v1", "eds": "v2", "lds": "v1", "rds": "v1"}
+    assert versions(cache) == {"cds": "v1", "eds": "v2", "lds": "v1", "rds": "v1", "sds": "v1"}
     cache.set_snapshot(at(3, ip_model(name="other", weight=5)))  # a renamed model touches CDS, EDS, RDS
-    assert versions(cache) == {"cds": "v3", "eds": "v3", "lds": "v1", "rds": "v3"}
+    assert versions(cache) == {"cds": "v3", "eds": "v3", "lds": "v1", "rds": "v3", "sds": "v1"}
 
 
 def test_an_unchanged_snapshot_does_not_wake_anyone() -> None:
@@ -104,7 +104,7 @@ def test_a_node_with_its_own_listener_port_gets_its_own_listener_version_line() 
     )
     assert other.version(CDS) == default.version(CDS) == "v1"
     cache.set_snapshot(at(2, ip_model(weight=9)))
-    assert versions(cache, 9191) == {"cds": "v1", "eds": "v2", "lds": "v1", "rds": "v1"}
+    assert versions(cache, 9191) == {"cds": "v1", "eds": "v2", "lds": "v1", "rds": "v1", "sds": "v1"}
 
 
 def test_a_reused_registry_version_still_gets_a_fresh_type_version() -> None:

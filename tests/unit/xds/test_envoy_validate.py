@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from control_plane.model import Backend, Limits, Plan, RegistrySpec, Snapshot, Tenant
-from tests.unit.xds.xds_samples import SAMPLES, model, snapshot
+from tests.unit.xds.xds_samples import SAMPLES, model, open_sample_secret, snapshot
 from xds.translate import TranslateOptions, translate
 from xds.translate.cluster import SYSTEM_CA_FILE
 
@@ -113,7 +113,7 @@ def _with_system_ca(snap: Snapshot) -> Snapshot:
 @pytest.mark.skipif(not Path(SYSTEM_CA_FILE).is_file(), reason="no system CA bundle on this host")
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_envoy_accepts_the_translation(name: str, tmp_path: Path) -> None:
-    translated = translate(_with_system_ca(SAMPLES[name]), OPTIONS).to_dict()
+    translated = translate(_with_system_ca(SAMPLES[name]), OPTIONS, open_sample_secret).to_dict()
     result = envoy_validate(bootstrap(translated), tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "OK" in result.stdout + result.stderr

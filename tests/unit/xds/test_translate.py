@@ -19,10 +19,11 @@ from envoy_data_plane.envoy.extensions.transport_sockets.tls.v3 import UpstreamT
 from envoy_data_plane.envoy.extensions.upstreams.http.v3 import HttpProtocolOptions
 
 from control_plane.model import Backend
-from tests.unit.xds.xds_samples import SAMPLES, model, snapshot
+from tests.unit.xds.xds_samples import SAMPLES, model, open_sample_secret, snapshot
 from xds.resource_type import ResourceType
 from xds.translate import Resources, TranslateOptions, translate
 from xds.translate.cluster import SYSTEM_CA_FILE
+from xds.translate.options import EXT_PROC_MESSAGE_HEADROOM_BYTES
 
 OPTIONS = TranslateOptions(listener_host="0.0.0.0", listener_port=9090, max_request_bytes=4096)
 
@@ -157,7 +158,16 @@ def test_https_backend_without_ca_file_uses_the_system_bundle_and_checks_san() -
 def test_route_per_model_matches_prefix_and_model_header_and_rewrites_to_the_base_path() -> None:
     resources = translate(SAMPLES["names_with_slashes"], OPTIONS)
     routes = resources.routes["tollway"].virtual_hosts[0].routes
-    assert [r.name for r in routes] == ["meta-llama/Llama-3.1-8B-Instruct", "org/team:model@v2"]
+    assert [r.name for r in routes] == [
+        "meta-llama/Llama-3.1-8B-Instruct/stream",
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "org/team:model@v2/stream",
+        "org/team:model@v2",
+    ]
+    stream_match = routes[0].match
+    assert stream_match is not None
+    assert [(h.name, h.present_match) for h in stream_match.headers][1:] == [("x-tollway-stream", True)]
+    routes = routes[1::2]
     first = routes[0]
     assert first.match is not None
     assert first.match.prefix == "/v1/"
@@ -211,6 +221,8 @@ def test_ext_proc_filter_settings() -> None:
     assert ext_proc.grpc_service is not None
     assert ext_proc.grpc_service.envoy_grpc is not None
     assert ext_proc.grpc_service.envoy_grpc.cluster_name == "procs"
+    # The default body limit (8 MiB) plus 1 MiB of envelope: a rewritten body comes back whole.
+    assert ext_proc.grpc_service.envoy_grpc.max_receive_message_length == 9 * 1024 * 1024
     assert ext_proc.failure_mode_allow is False
     assert ext_proc.allow_mode_override is True
     assert ext_proc.message_timeout == timedelta(milliseconds=1500)
@@ -262,6 +274,7 @@ def test_local_replies_become_openai_json_only_when_envoy_made_them() -> None:
             "invalid_request_error",
             "request_too_large",
         ),
+        ("response.code_details == 'response_payload_too_large'", "server_error", "response_too_large"),
         (
             "flags ['RL'] | response.code_details == 'local_rate_limited'",
             "rate_limit_error",
@@ -287,7 +300,7 @@ def test_output_is_sorted_by_name_whatever_the_registry_order() -> None:
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_every_sample_translates_consistently(name: str) -> None:
-    assert translate(SAMPLES[name], OPTIONS).consistency_problems() == []
+    assert translate(SAMPLES[name], OPTIONS, open_sample_secret).consistency_problems() == []
 
 
 def test_consistency_check_reports_dangling_references() -> None:
@@ -306,3 +319,13 @@ def test_resources_are_read_only() -> None:
     resources = translate(SAMPLES["empty"], OPTIONS)
     with pytest.raises(TypeError):
         resources.clusters["x"] = resources.clusters.get("y")  # type: ignore[index]
+
+
+def test_one_setting_sizes_the_listener_buffer_and_the_ext_proc_messages() -> None:
+    options = TranslateOptions(max_request_bytes=20_000_000)
+    listener = translate(SAMPLES["empty"], options).listeners["tollway_http"]
+    assert listener.per_connection_buffer_limit_bytes == 20_000_000
+    ext_proc = _hcm(translate(SAMPLES["empty"], options)).http_filters[0].typed_config
+    assert ext_proc is not None
+    grpc_service = ext_proc.unpack().grpc_service
+    assert grpc_service.envoy_grpc.max_receive_message_length == 20_000_000 + EXT_PROC_MESSAGE_HEADROOM_BYTES

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.xds.xds_samples import SAMPLES
+from tests.unit.xds.xds_samples import SAMPLES, open_sample_secret
 from xds.translate import TranslateOptions, translate
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
@@ -29,7 +29,7 @@ OPTIONS = TranslateOptions(
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_translation_matches_golden_file(name: str) -> None:
-    actual = translate(SAMPLES[name], OPTIONS).to_dict()
+    actual = translate(SAMPLES[name], OPTIONS, open_sample_secret).to_dict()
     path = GOLDEN_DIR / f"{name}.json"
     if UPDATE:
         path.write_text(json.dumps(actual, indent=2) + "\n")
@@ -43,7 +43,8 @@ def test_every_golden_file_has_a_sample() -> None:
 
 def test_golden_output_is_byte_stable_across_runs() -> None:
     for snapshot in SAMPLES.values():
-        first, second = translate(snapshot, OPTIONS), translate(snapshot, OPTIONS)
+        first = translate(snapshot, OPTIONS, open_sample_secret)
+        second = translate(snapshot, OPTIONS, open_sample_secret)
         assert json.dumps(first.to_dict()) == json.dumps(second.to_dict())
         for name, cluster in first.clusters.items():
             assert bytes(cluster) == bytes(second.clusters[name])

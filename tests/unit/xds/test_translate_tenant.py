@@ -146,7 +146,7 @@ def test_endpoints_carry_their_backend_name_as_metadata() -> None:
 
 def test_every_model_route_sets_the_backend_header_from_upstream_metadata() -> None:
     routes = translate(SAMPLES["names_with_slashes"], OPTIONS).routes["tollway"].virtual_hosts[0].routes
-    assert len(routes) == 2
+    assert len(routes) == 4  # a stream route and a non-stream route per model
     for route in routes:
         assert route.response_headers_to_remove == ["x-tollway-backend"]
         [added] = route.response_headers_to_add
