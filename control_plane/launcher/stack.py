@@ -22,7 +22,7 @@ from control_plane.launcher.envoy import find_envoy, render_bootstrap
 from control_plane.launcher.process import ManagedProcess
 from control_plane.launcher.readiness import free_port, http_ok, http_status, redis_ping, tcp_open, wait_until
 from control_plane.launcher.settings import MIN_ADMIN_TOKEN_LENGTH, StackSettings
-from control_plane.model import Backend, Model
+from control_plane.model import Backend, HealthCheck, Model, TrafficPolicy
 from control_plane.secret_box import SecretBox, generate_key
 
 __all__ = ["Stack", "StackInfo", "StackStartError"]
@@ -277,6 +277,7 @@ class Stack:
             name=self.settings.demo_model,
             description="Demo model served by Tollway's mock OpenAI upstream",
             backends=(Backend(name="mock", base_url=f"{url}/v1"),),
+            traffic=TrafficPolicy(health_check=HealthCheck(path="/health")),
         )
         client = AdminClient(admin_url, token)
         try:

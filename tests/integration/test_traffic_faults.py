@@ -302,3 +302,25 @@ def test_backend_added_and_removed_under_load_costs_no_request(
     assert outcomes[f"{bystander}:ok"] >= 20
     assert _served_by(fleet, "pool-c") > 0  # the added backend took traffic
     assert _arrivals(fleet, "pool-a") == []  # the removed one gets none a second after its removal
+
+
+def test_ring_hash_keeps_a_session_on_one_backend(
+    admin: AdminClient, gateway: httpx.Client, fleet: MockFleet
+) -> None:
+    fleet.start("ring-a", "ring-b", "ring-c")
+    traffic = TrafficPolicy(
+        load_balancing=LoadBalancing(policy=LbPolicy.RING_HASH, hash_header="x-session-id")
+    )
+    model = _register(admin, gateway, fleet, {"ring-a": 0, "ring-b": 0, "ring-c": 0}, traffic).name
+
+    placement: dict[str, set[str]] = {}
+    for session in range(12):
+        for _ in range(5):
+            response = gateway.post(
+                "/chat/completions", json=_chat(model), headers={"x-session-id": f"session-{session}"}
+            )
+            assert response.status_code == 200
+            placement.setdefault(f"session-{session}", set()).add(response.headers[MOCK_BACKEND])
+
+    assert all(len(backends) == 1 for backends in placement.values()), placement  # sticky
+    assert len(set().union(*placement.values())) >= 2  # and still spread across the pool

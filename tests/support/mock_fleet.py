@@ -9,12 +9,14 @@
     fleet.set_behaviour("a", fail_status=503)  # PUT /mock/behaviour
     fleet.stop("a")                            # SIGKILL: connections to a's port are refused
     fleet.start("a")                           # a fresh process on the same port (startup settings)
+    fleet.start("s", tls=(cert, key))          # HTTPS; url("s") is https://127.0.0.1:<port>/v1
 
 Each process logs to `<tmp_path>/<name>.log` (appended across restarts); `log_tail(name)` reads it.
 """
 
 from __future__ import annotations
 
+import ssl
 import sys
 import time
 from pathlib import Path
@@ -24,7 +26,7 @@ from typing import Any, Self
 import httpx
 
 from control_plane.launcher.process import ManagedProcess
-from control_plane.launcher.readiness import free_port, http_ok, wait_until
+from control_plane.launcher.readiness import free_port, wait_until
 
 __all__ = ["MockFleet", "MockFleetError"]
 
@@ -40,18 +42,37 @@ class MockFleetError(RuntimeError):
 
 
 class _Member:
-    def __init__(self, name: str, port: int, log_path: Path, models: tuple[str, ...]) -> None:
+    def __init__(
+        self, name: str, port: int, log_path: Path, models: tuple[str, ...], tls: tuple[Path, Path] | None
+    ) -> None:
         self.name = name
         self.port = port
         argv = [sys.executable, "-m", "control_plane.demo.mock_upstream", "--host", _HOST,
                 "--port", str(port), "--name", name]  # fmt: skip
         for model in models:
             argv += ["--model", model]
+        self.scheme = "http"
+        verify: ssl.SSLContext | bool = True
+        if tls is not None:
+            certfile, keyfile = tls
+            argv += ["--ssl-certfile", str(certfile), "--ssl-keyfile", str(keyfile)]
+            self.scheme = "https"
+            # The fleet's own calls pin exactly the served certificate: no CA needed, any names in it.
+            verify = ssl.create_default_context(cafile=str(certfile))
+            verify.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+            verify.check_hostname = False
         self.process = ManagedProcess(name, argv, log_path=log_path)
+        self.http = httpx.Client(timeout=_HTTP_TIMEOUT_S, verify=verify)
 
     @property
     def root(self) -> str:
-        return f"http://{_HOST}:{self.port}"
+        return f"{self.scheme}://{_HOST}:{self.port}"
+
+    def healthy(self) -> bool:
+        try:
+            return self.http.get(f"{self.root}/health", timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
 
 
 class MockFleet:
@@ -60,7 +81,6 @@ class MockFleet:
     def __init__(self, log_dir: Path) -> None:
         self._log_dir = log_dir
         self._members: dict[str, _Member] = {}
-        self._http = httpx.Client(timeout=_HTTP_TIMEOUT_S)
 
     def __enter__(self) -> Self:
         return self
@@ -77,15 +97,17 @@ class MockFleet:
     def names(self) -> list[str]:
         return list(self._members)
 
-    def start(self, *names: str, models: tuple[str, ...] = ()) -> None:
+    def start(self, *names: str, models: tuple[str, ...] = (), tls: tuple[Path, Path] | None = None) -> None:
         """Start each named mock and wait until all answer `/health`.
 
         A new name gets a free port; a name seen before starts again on its old port (SO_REUSEADDR lets
         it bind next to connections in TIME_WAIT; a process that dies at once is relaunched for a few
         seconds). `models` (new names only) are listed by `/v1/models`; the default is `mock-model`.
+        `tls` (new names only), a PEM `(certfile, keyfile)`, makes them serve HTTPS; the fleet's own calls
+        (readiness, `/mock/*`) trust exactly that certificate, whatever names it carries.
         Starting a running mock is an error.
         """
-        members = [self._member(name, models) for name in names]
+        members = [self._member(name, models, tls) for name in names]
         for member in members:
             if member.process.is_running():
                 raise MockFleetError(f"mock {member.name} is already running")
@@ -105,7 +127,7 @@ class MockFleet:
         return self._known(name).process.is_running()
 
     def url(self, name: str) -> str:
-        """The OpenAI base URL, `http://127.0.0.1:<port>/v1`."""
+        """The OpenAI base URL, `http://127.0.0.1:<port>/v1` (`https://` for a mock started with `tls`)."""
         return f"{self._known(name).root}/v1"
 
     def port(self, name: str) -> int:
@@ -134,16 +156,16 @@ class MockFleet:
         return self._known(name).process.log_tail(lines)
 
     def close(self) -> None:
-        """Kill every mock and close the HTTP client; the fleet is done."""
+        """Kill every mock and close the HTTP clients; the fleet is done."""
         for member in self._members.values():
             member.process.kill()
-        self._http.close()
+            member.http.close()
 
-    def _member(self, name: str, models: tuple[str, ...]) -> _Member:
+    def _member(self, name: str, models: tuple[str, ...], tls: tuple[Path, Path] | None) -> _Member:
         member = self._members.get(name)
         if member is None:
             log_path = self._log_dir / f"{name}.log"
-            member = _Member(name, free_port(_HOST), log_path, models)
+            member = _Member(name, free_port(_HOST), log_path, models, tls)
             self._members[name] = member
         return member
 
@@ -154,11 +176,10 @@ class MockFleet:
             raise MockFleetError(f"no mock named {name!r}; started: {self.names}") from None
 
     def _wait_ready(self, member: _Member) -> None:
-        health = f"{member.root}/health"
         relaunch_until = time.monotonic() + _BIND_RETRY_S
         while True:
             process = member.process
-            if wait_until(lambda: http_ok(health), timeout_s=_READY_TIMEOUT_S, alive=process.is_running):
+            if wait_until(member.healthy, timeout_s=_READY_TIMEOUT_S, alive=process.is_running):
                 return
             if process.is_running() or time.monotonic() > relaunch_until:
                 process.kill()
@@ -168,7 +189,8 @@ class MockFleet:
             process.start()
 
     def _call(self, name: str, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        reply = self._http.request(method, f"{self._known(name).root}{path}", json=body)
+        member = self._known(name)
+        reply = member.http.request(method, f"{member.root}{path}", json=body)
         reply.raise_for_status()
         answer: dict[str, Any] = reply.json()
         return answer

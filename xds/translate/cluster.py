@@ -30,6 +30,8 @@ from envoy_data_plane.envoy.extensions.transport_sockets.tls.v3 import (
     CommonTlsContext,
     SubjectAltNameMatcher,
     SubjectAltNameMatcherSanType,
+    TlsParameters,
+    TlsParametersTlsProtocol,
     UpstreamTlsContext,
 )
 from envoy_data_plane.envoy.extensions.upstreams.http.v3 import (
@@ -172,7 +174,14 @@ def _tls_transport_socket(model: Model, *, auto_sni: bool) -> TransportSocket:
         # Fixed endpoints (IP literals, localhost): the certificate must name one of them.
         hosts = dict.fromkeys(b.host for b in backends)
         validation.match_typed_subject_alt_names = [_san_matcher(host) for host in hosts]
-    context = UpstreamTlsContext(common_tls_context=CommonTlsContext(validation_context=validation))
+    # Envoy's upstream default tops out at TLS 1.2; providers speak 1.3.
+    tls_params = TlsParameters(
+        tls_minimum_protocol_version=TlsParametersTlsProtocol.TLSv1_2,
+        tls_maximum_protocol_version=TlsParametersTlsProtocol.TLSv1_3,
+    )
+    context = UpstreamTlsContext(
+        common_tls_context=CommonTlsContext(tls_params=tls_params, validation_context=validation)
+    )
     sni = next((b.host for b in backends if not b.host_is_ip), "")
     if sni:
         context.sni = sni

@@ -31,6 +31,8 @@ def parse_settings(argv: Sequence[str] | None = None) -> MockUpstreamSettings:
     parser.add_argument("--usage", choices=["report", "omit", "zero"], help="usage counts in replies")
     parser.add_argument("--cached-tokens", type=int, help="reported as prompt_tokens_details.cached_tokens")
     parser.add_argument("--log-level")
+    parser.add_argument("--ssl-certfile", help="PEM certificate: serve HTTPS (with --ssl-keyfile)")
+    parser.add_argument("--ssl-keyfile", help="PEM private key of --ssl-certfile")
     given = {key: value for key, value in vars(parser.parse_args(argv)).items() if value is not None}
     return MockUpstreamSettings(**given)
 

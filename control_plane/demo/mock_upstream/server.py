@@ -27,7 +27,8 @@ class StreamCutLogFilter(logging.Filter):
 
 
 def build_server(settings: MockUpstreamSettings) -> uvicorn.Server:
-    """A uvicorn server (uvloop, h11 unless httptools is installed) for a fresh app built from `settings`."""
+    """A uvicorn server (uvloop, h11 unless httptools is installed) for a fresh app built from `settings`;
+    HTTPS when `settings` name a certificate and key."""
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
@@ -37,6 +38,8 @@ def build_server(settings: MockUpstreamSettings) -> uvicorn.Server:
         access_log=settings.access_log,
         timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S,
         server_header=False,
+        ssl_certfile=settings.ssl_certfile,
+        ssl_keyfile=settings.ssl_keyfile,
     )
     uvicorn_errors = logging.getLogger("uvicorn.error")
     if not any(isinstance(existing, StreamCutLogFilter) for existing in uvicorn_errors.filters):

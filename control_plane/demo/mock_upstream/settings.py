@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from control_plane.demo.mock_upstream.reply import UsageMode
@@ -45,6 +45,10 @@ class MockUpstreamSettings(BaseSettings):
     )
     log_level: LogLevel = "warning"
     access_log: bool = False
+    ssl_certfile: str | None = Field(
+        default=None, min_length=1, description="PEM certificate (chain): serve HTTPS instead of HTTP"
+    )
+    ssl_keyfile: str | None = Field(default=None, min_length=1, description="PEM private key of ssl_certfile")
 
     first_token_delay_ms: int = Field(default=0, ge=0, description="wait before the first token")
     inter_token_delay_ms: int = Field(default=0, ge=0, description="wait between two tokens")
@@ -63,3 +67,9 @@ class MockUpstreamSettings(BaseSettings):
     cached_tokens: int | None = Field(
         default=None, ge=0, description="reported as usage.prompt_tokens_details.cached_tokens"
     )
+
+    @model_validator(mode="after")
+    def _tls_files_come_in_pairs(self) -> Self:
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("ssl_certfile and ssl_keyfile must be given together")
+        return self
