@@ -238,6 +238,17 @@ class Registrations:
         if target is None:
             raise RegistryNotFoundError(f"model {model!r} is not in the registry")
         problems = registration_problems(target, backend)
+        policy = target.registration
+        if policy is not None and not problems:
+            others = [
+                r
+                for r in await self._store.live()
+                if r.model == target.name and r.backend.name != backend.name
+            ]
+            if len(others) >= policy.max_backends:
+                problems.append(
+                    f"model {target.name!r} already has {len(others)} registered backends (its maximum)"
+                )
         if problems:
             raise RegistryValidationError(problems)
         try:

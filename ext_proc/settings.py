@@ -11,9 +11,13 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from control_plane.model import (
+    DEFAULT_MAX_REQUEST_BYTES,
+    GRPC_MESSAGE_HEADROOM_BYTES,
+    MAX_REQUEST_BYTES_CEILING,
+)
+
 __all__ = [
-    "DEFAULT_MAX_REQUEST_BYTES",
-    "GRPC_MESSAGE_HEADROOM_BYTES",
     "ExtProcSettings",
     "JwtAlgorithm",
     "LogLevel",
@@ -23,13 +27,6 @@ __all__ = [
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 QuotaFailureMode = Literal["closed", "local"]
 JwtAlgorithm = Literal["RS256", "ES256"]
-
-DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024
-"""8 MiB (8,388,608 bytes): an 8 MB prompt of tool definitions plus its JSON envelope fits."""
-GRPC_MESSAGE_HEADROOM_BYTES = 1024 * 1024
-"""Room above the body limit in one gRPC message: the ProcessingRequest/Response envelope, a header
-message (Envoy's header limit is 60 KiB by default) and the few bytes ext_proc adds to a body it
-rewrites (`stream_options`, `max_tokens`). Envoy's side uses the same headroom (xds TranslateOptions)."""
 
 
 class ExtProcSettings(BaseSettings):
@@ -45,7 +42,7 @@ class ExtProcSettings(BaseSettings):
     max_request_bytes: int = Field(
         default=DEFAULT_MAX_REQUEST_BYTES,
         ge=1024,
-        le=1024 * 1024 * 1024,
+        le=MAX_REQUEST_BYTES_CEILING,
         description="the gateway's body size limit, the same value as Envoy's buffer limit "
         "(TOLLWAY_XDS_MAX_REQUEST_BYTES; `tollway up` sets both from TOLLWAY_MAX_REQUEST_BYTES); "
         "gRPC messages may be this plus GRPC_MESSAGE_HEADROOM_BYTES",

@@ -68,7 +68,7 @@ class SnapshotCache:
         self._translator = translator
         self._snapshot: Snapshot | None = None
         self._views: dict[int, CacheView] = {}
-        self._issued: dict[tuple[int, ResourceType], set[str]] = {}
+        self._issued: dict[tuple[int, ResourceType, int], int] = {}
         self._generation = 0
         self._changed = asyncio.Event()
 
@@ -165,12 +165,10 @@ class SnapshotCache:
         return CacheView(registry_version=registry_version, listener_port=port, types=MappingProxyType(types))
 
     def _new_version(self, registry_version: int, port: int, resource_type: ResourceType) -> str:
-        """`v<registry version>`, made unique should the registry ever reuse a version number."""
-        issued = self._issued.setdefault((port, resource_type), set())
-        version = f"v{registry_version}"
-        suffix = 1
-        while version in issued:
-            suffix += 1
-            version = f"v{registry_version}.{suffix}"
-        issued.add(version)
-        return version
+        """`v<registry version>`, then `.2`, `.3`… for changes within one registry version (backend
+        registrations) or should the registry ever reuse a version number. One counter per registry
+        version, so heartbeats and churn cost no memory."""
+        key = (port, resource_type, registry_version)
+        count = self._issued.get(key, 0) + 1
+        self._issued[key] = count
+        return f"v{registry_version}" if count == 1 else f"v{registry_version}.{count}"

@@ -8,8 +8,8 @@ import socket
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from control_plane.model import DEFAULT_MAX_REQUEST_BYTES, MAX_REQUEST_BYTES_CEILING
 from xds.translate import TranslateOptions
-from xds.translate.options import DEFAULT_MAX_REQUEST_BYTES
 
 __all__ = ["XdsSettings"]
 
@@ -34,7 +34,7 @@ class XdsSettings(BaseSettings):
     max_request_bytes: int = Field(
         default=DEFAULT_MAX_REQUEST_BYTES,
         ge=1024,
-        le=1024 * 1024 * 1024,
+        le=MAX_REQUEST_BYTES_CEILING,
         description="body size limit (Envoy buffers, ext_proc messages); ext_proc must get the same value",
     )
     instance_id: str = Field(default_factory=_default_instance_id, min_length=1)

@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from control_plane.model import DEFAULT_MAX_REQUEST_BYTES, MAX_REQUEST_BYTES_CEILING
+
 __all__ = ["MIN_ADMIN_TOKEN_LENGTH", "StackSettings"]
 
 MIN_ADMIN_TOKEN_LENGTH = 16
@@ -38,9 +40,9 @@ class StackSettings(BaseSettings):
         description="Envoy processes; the first listens on listener_port, others anywhere",
     )
     max_request_bytes: int = Field(
-        default=8 * 1024 * 1024,
+        default=DEFAULT_MAX_REQUEST_BYTES,
         ge=1024,
-        le=1024 * 1024 * 1024,
+        le=MAX_REQUEST_BYTES_CEILING,
         description="THE body size limit: passed to xds (Envoy's buffers, ext_proc message size) and to "
         "every ext_proc (its gRPC message size); larger requests get a JSON 413 `request_too_large`",
     )

@@ -71,15 +71,7 @@ def _pick(port: int) -> int:
 def _admin_token(settings: StackSettings) -> str:
     if settings.admin_token is not None:
         return settings.admin_token.get_secret_value()
-    path = settings.state_dir / "admin-token"
-    if path.exists():
-        token = path.read_text().strip()
-        if len(token) < MIN_ADMIN_TOKEN_LENGTH:
-            raise StackStartError(f"{path} holds a token shorter than {MIN_ADMIN_TOKEN_LENGTH} characters")
-        return token
-    token = secrets.token_urlsafe(32)
-    _write_private(path, token)
-    return token
+    return _state_token(settings.state_dir / "admin-token")
 
 
 def _registration_token(state_dir: Path) -> str:
@@ -87,7 +79,11 @@ def _registration_token(state_dir: Path) -> str:
 
     It stays in its 0600 file (`<state dir>/registration-token`): never printed, not in StackInfo.
     """
-    path = state_dir / "registration-token"
+    return _state_token(state_dir / "registration-token")
+
+
+def _state_token(path: Path) -> str:
+    """The token kept in `path`, generated (0600) on first use."""
     if path.exists():
         token = path.read_text().strip()
         if len(token) < MIN_ADMIN_TOKEN_LENGTH:

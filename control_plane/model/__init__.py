@@ -19,6 +19,11 @@ from control_plane.model.backend_health import (
     NodeHealth,
     host_state,
 )
+from control_plane.model.body_limits import (
+    DEFAULT_MAX_REQUEST_BYTES,
+    GRPC_MESSAGE_HEADROOM_BYTES,
+    MAX_REQUEST_BYTES_CEILING,
+)
 from control_plane.model.credential import CredentialName, UpstreamCredential, mask_secret
 from control_plane.model.headers import (
     BACKEND_HEADER,
@@ -33,6 +38,7 @@ from control_plane.model.model import Model, ModelName
 from control_plane.model.plan import Billing, BillingKind, Limits, Plan, PlanName
 from control_plane.model.price import PICO_PER_MICRO, Price, price_at, token_cost_pico
 from control_plane.model.registration import BackendRegistration, registration_problems
+from control_plane.model.registration_policy import RegistrationPolicy
 from control_plane.model.snapshot import RegistrySpec, Snapshot
 from control_plane.model.tenant import Tenant, TenantId, TenantStatus
 from control_plane.model.traffic import (
@@ -51,8 +57,11 @@ from control_plane.model.xds_status import Nack, NodeStatus, ResourceStatus
 __all__ = [
     "BACKEND_HEADER",
     "CLIENT_CREDENTIAL_HEADERS",
+    "DEFAULT_MAX_REQUEST_BYTES",
     "GATEWAY_HEADER_PREFIX",
+    "GRPC_MESSAGE_HEADROOM_BYTES",
     "KEY_SECRET_PREFIX",
+    "MAX_REQUEST_BYTES_CEILING",
     "MODEL_CLUSTER_PREFIX",
     "MODEL_HEADER",
     "PICO_PER_MICRO",
@@ -86,6 +95,7 @@ __all__ = [
     "PlanName",
     "Price",
     "ProviderKind",
+    "RegistrationPolicy",
     "RegistrySpec",
     "RequestOutcome",
     "ResourceStatus",

@@ -11,6 +11,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from control_plane.model.headers import gateway_managed_header
 from control_plane.model.traffic import HeaderName
 
 __all__ = ["CredentialName", "UpstreamCredential", "mask_secret"]
@@ -19,7 +20,6 @@ CredentialName = Annotated[
     str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", description="lower-case DNS label")
 ]
 
-_FORBIDDEN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "te", "upgrade"})
 _HINT_CHARS = 4
 
 
@@ -50,6 +50,6 @@ class UpstreamCredential(BaseModel):
     @field_validator("header")
     @classmethod
     def _check_header(cls, value: str) -> str:
-        if value in _FORBIDDEN_HEADERS or value.startswith(("x-envoy-", "x-tollway-", ":")):
+        if gateway_managed_header(value):
             raise ValueError(f"header {value!r} is managed by the gateway and cannot carry a credential")
         return value

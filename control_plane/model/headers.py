@@ -9,6 +9,7 @@ __all__ = [
     "MODEL_HEADER",
     "STREAM_HEADER",
     "TENANT_HEADER",
+    "gateway_managed_header",
 ]
 
 GATEWAY_HEADER_PREFIX = "x-tollway-"
@@ -25,3 +26,13 @@ STREAM_HEADER = "x-tollway-stream"
 # Where clients put their Tollway key; never forwarded to a model server (the gateway's own upstream
 # credential, if any, is added by Envoy after these are removed).
 CLIENT_CREDENTIAL_HEADERS = ("authorization", "api-key", "x-api-key")
+
+# Hop-by-hop and framing headers Envoy owns, and headers Envoy refuses to let a config rewrite.
+_ENVOY_OWNED_HEADERS = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "te", "upgrade"}
+)
+
+
+def gateway_managed_header(name: str) -> bool:
+    """True for headers no registry setting may name: Envoy's own, the gateway's, pseudo-headers."""
+    return name in _ENVOY_OWNED_HEADERS or name.startswith(("x-envoy-", GATEWAY_HEADER_PREFIX, ":"))

@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from control_plane.model.backend import Backend
 from control_plane.model.credential import CredentialName
+from control_plane.model.headers import CLIENT_CREDENTIAL_HEADERS, gateway_managed_header
+from control_plane.model.registration_policy import RegistrationPolicy
 from control_plane.model.traffic import HeaderName, TrafficPolicy
 
 __all__ = ["Model", "ModelName"]
@@ -37,6 +39,9 @@ class Model(BaseModel):
     upstream_credentials: tuple[CredentialName, ...] = Field(
         default=(), description="registry credentials whose headers Envoy adds to every upstream request"
     )
+    registration: RegistrationPolicy | None = Field(
+        default=None, description="lets backends register themselves (off when unset)"
+    )
     upstream_headers: dict[HeaderName, str] = Field(
         default_factory=dict,
         description="fixed, non-secret headers for every upstream request (e.g. openai-organization)",
@@ -60,15 +65,17 @@ class Model(BaseModel):
         if len(set(self.upstream_credentials)) != len(self.upstream_credentials):
             raise ValueError(f"model {self.name!r}: a credential is listed twice")
         for header, value in self.upstream_headers.items():
-            if header in {"authorization", "api-key", "x-api-key"} or header.startswith(
-                ("x-envoy-", "x-tollway-")
-            ):
+            if header in CLIENT_CREDENTIAL_HEADERS or gateway_managed_header(header):
                 raise ValueError(
                     f"model {self.name!r}: header {header!r} cannot be a plain upstream header "
-                    "(put secrets in a credential)"
+                    "(it is the gateway's, or a secret that belongs in a credential)"
                 )
-            if len(value) > 1024 or any(c in value for c in "\r\n\0"):
-                raise ValueError(f"model {self.name!r}: header {header!r} has an invalid value")
+            # `%` would be read by Envoy's header formatter (a command, or a NACK of every route).
+            if len(value) > 1024 or any(c in value for c in "\r\n\0%"):
+                raise ValueError(
+                    f"model {self.name!r}: header {header!r} needs a value of at most 1024 characters "
+                    "without line breaks or '%'"
+                )
         return self
 
     @property

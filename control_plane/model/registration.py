@@ -18,6 +18,7 @@ __all__ = [
     "MIN_REGISTRATION_TTL_S",
     "BackendRegistration",
     "registration_problems",
+    "uses_dns_names",
 ]
 
 DEFAULT_REGISTRATION_TTL_S = 15.0
@@ -50,9 +51,43 @@ class BackendRegistration(BaseModel):
         return self.model == other.model and self.backend == other.backend
 
 
+def _policy_problems(model: Model, backend: Backend) -> list[str]:
+    """The model's own consent: a registration policy, and a backend within it."""
+    policy = model.registration
+    if policy is None:
+        return [
+            f"model {model.name!r} does not accept self-registered backends (its `registration` is unset)"
+        ]
+    problems: list[str] = []
+    if model.upstream_credentials:
+        problems.append(
+            f"model {model.name!r} sends a provider credential upstream; it does not accept "
+            "self-registered backends"
+        )
+    if model.uses_tls or uses_dns_names(model):
+        problems.append(
+            f"model {model.name!r} uses TLS or DNS-named backends; registrations would change its "
+            "cluster, not only its endpoints"
+        )
+    address = "127.0.0.1" if backend.host == "localhost" else backend.host
+    if (backend.host_is_ip or backend.host == "localhost") and not policy.allows_address(address):
+        problems.append(f"backend {backend.name!r}: {backend.host} is outside the model's allowed networks")
+    if backend.weight > policy.max_weight:
+        problems.append(f"backend {backend.name!r}: weight {backend.weight} is above {policy.max_weight}")
+    if backend.priority < policy.min_priority:
+        problems.append(
+            f"backend {backend.name!r}: priority {backend.priority} is below {policy.min_priority}"
+        )
+    return problems
+
+
+def uses_dns_names(model: Model) -> bool:
+    return any(not b.host_is_ip and b.host != "localhost" for b in model.backends)
+
+
 def registration_problems(model: Model, backend: Backend) -> list[str]:
     """Why `backend` cannot join `model`'s static backends (empty when it can), as readable sentences."""
-    problems: list[str] = []
+    problems = _policy_problems(model, backend)
     if not backend.host_is_ip and backend.host != "localhost":
         problems.append(
             f"backend {backend.name!r}: a registered backend must be addressed by an IP literal or "

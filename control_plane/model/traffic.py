@@ -13,6 +13,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from control_plane.model.headers import gateway_managed_header
+
 __all__ = [
     "CircuitBreakers",
     "HeaderName",
@@ -36,11 +38,9 @@ HeaderName = Annotated[
     ),
 ]
 
-_RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "te", "upgrade"})
-
 
 def _check_header(name: str) -> str:
-    if name in _RESERVED_HEADERS or name.startswith(("x-envoy-", "x-tollway-")):
+    if gateway_managed_header(name):
         raise ValueError(f"header {name!r} is managed by the gateway and cannot be used here")
     return name
 

@@ -179,6 +179,7 @@ def test_a_5_mb_body_does_not_hold_up_small_requests(info: StackInfo, auth: dict
     loaded = [latency for out in during for latency in out]
     base_p50, loaded_p50 = statistics.median(baseline), statistics.median(loaded)
     loaded_max = max(loaded)
+    loaded_p95 = statistics.quantiles(loaded, n=20)[18]
     print(
         f"small requests: alone p50 {base_p50 * 1000:.1f} ms (n={len(baseline)}); with 5 MB bodies "
         f"p50 {loaded_p50 * 1000:.1f} ms, max {loaded_max * 1000:.1f} ms (n={len(loaded)}); "
@@ -186,8 +187,9 @@ def test_a_5_mb_body_does_not_hold_up_small_requests(info: StackInfo, auth: dict
     )
     assert len(loaded) >= 20
     # Counting a 5 MB prompt exactly takes ≈ 0.7 s of event-loop time; bounded counting ≈ 10 ms plus
-    # ≈ 10 ms of JSON parsing. Generous bounds for a busy 2-core machine running the whole stack.
-    assert loaded_max < 0.4, loaded_max
+    # ≈ 10 ms of JSON parsing. Four 0.7 s stalls would push far more than 5% of the small requests
+    # past 0.4 s; one slow outlier on a busy 2-core machine running the whole stack must not fail it.
+    assert loaded_p95 < 0.4, (loaded_p95, loaded_max)
     assert loaded_p50 < base_p50 + 0.1
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from control_plane.admin_client import AdminClient, AdminClientError
 from control_plane.launcher import StackInfo
-from control_plane.model import Backend, Model
+from control_plane.model import Backend, Model, RegistrationPolicy
 
 pytestmark = pytest.mark.integration
 
@@ -125,7 +125,13 @@ def test_registered_backend_joins_serves_and_leaves_after_its_ttl(
 ) -> None:
     static_url = mock_upstream("selfreg-static")
     joined_url = mock_upstream("selfreg-joined")
-    admin.put_model(Model(name=MODEL, backends=(Backend(name="static", base_url=static_url),)))
+    admin.put_model(
+        Model(
+            name=MODEL,
+            backends=(Backend(name="static", base_url=static_url),),
+            registration=RegistrationPolicy(allowed_networks=("10.0.0.0/8", "127.0.0.0/8")),
+        )
+    )
     token = (info.state_dir / "registration-token").read_text().strip()
     registrar = AdminClient(info.admin_url, token)
     beat = _Heartbeat(registrar, Backend(name="joined", base_url=joined_url))

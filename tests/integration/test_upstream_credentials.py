@@ -101,6 +101,7 @@ def test_provider_key_is_added_by_envoy_and_never_leaks(
             kind = store.type(key)
             value = store.get(key) if kind == b"string" else b""
             assert rotated.encode() not in (value or b""), key
+            assert secret.encode() not in (value or b""), key
     finally:
         store.close()
     logs = "".join(
@@ -108,6 +109,19 @@ def test_provider_key_is_added_by_envoy_and_never_leaks(
     )
     assert rotated not in logs
     assert secret not in logs
+
+    # The model goes: its secret leaves every Envoy without a rejected (NACKed) SDS update.
+    admin.remove_model(model.name)
+    deadline = time.monotonic() + 10
+    while True:
+        nodes = [n for n in admin.status()["envoy_nodes"] if n["connected"]]
+        sds = [node["resources"].get("sds") for node in nodes]
+        settled = all(r is not None and r["acked_version"] == r["sent_version"] for r in sds)
+        assert all(r is None or r["last_nack"] is None for r in sds), sds
+        if settled:
+            break
+        assert time.monotonic() < deadline, sds
+        time.sleep(0.1)
 
 
 def test_a_model_without_credentials_never_forwards_the_clients_key(

@@ -4,7 +4,6 @@ the model's load balancing, circuit breakers, outlier detection, health check an
 from __future__ import annotations
 
 import ipaddress
-from datetime import timedelta
 
 from envoy_data_plane.envoy.config.cluster.v3 import (
     CircuitBreakers,
@@ -43,7 +42,7 @@ from envoy_data_plane.envoy.type.v3 import Percent
 from envoy_data_plane.google.protobuf import Any
 
 from control_plane.model import Backend, LbPolicy, Model, RegistrySpec, TrafficPolicy
-from xds.translate.config_source import ads_config_source
+from xds.translate.config_source import ads_config_source, seconds
 from xds.translate.endpoint import load_assignment, model_cluster_name, uses_dns
 from xds.translate.secret import credential_filters
 
@@ -62,10 +61,6 @@ _LB_POLICIES = {
 }
 
 
-def _seconds(value: float) -> timedelta:
-    return timedelta(seconds=value)
-
-
 def model_cluster(model: Model, spec: RegistrySpec) -> Cluster:
     """The cluster of `model`; its EDS resource (if any) comes from `endpoint.load_assignment`."""
     dns = uses_dns(model)
@@ -74,7 +69,7 @@ def model_cluster(model: Model, spec: RegistrySpec) -> Cluster:
     options.http_filters = credential_filters(model, spec)
     cluster = Cluster(
         name=model_cluster_name(model),
-        connect_timeout=_seconds(max(b.connect_timeout_s for b in model.backends)),
+        connect_timeout=seconds(max(b.connect_timeout_s for b in model.backends)),
         lb_policy=_LB_POLICIES[traffic.load_balancing.policy],
         typed_extension_protocol_options={_HTTP_PROTOCOL_OPTIONS: Any.pack(options)},
         circuit_breakers=_circuit_breakers(traffic),
@@ -123,9 +118,9 @@ def _outlier_detection(traffic: TrafficPolicy) -> OutlierDetection | None:
         enforcing_consecutive_gateway_failure=0,
         enforcing_success_rate=0,
         enforcing_failure_percentage=0,
-        interval=_seconds(policy.interval_s),
-        base_ejection_time=_seconds(policy.base_ejection_s),
-        max_ejection_time=_seconds(policy.max_ejection_s),
+        interval=seconds(policy.interval_s),
+        base_ejection_time=seconds(policy.base_ejection_s),
+        max_ejection_time=seconds(policy.max_ejection_s),
         max_ejection_percent=policy.max_ejection_percent,
     )
 
@@ -134,10 +129,10 @@ def _health_checks(traffic: TrafficPolicy) -> list[HealthCheck]:
     check = traffic.health_check
     if check is None:
         return []
-    interval = _seconds(check.interval_s)
+    interval = seconds(check.interval_s)
     return [
         HealthCheck(
-            timeout=_seconds(check.timeout_s),
+            timeout=seconds(check.timeout_s),
             interval=interval,
             no_traffic_interval=interval,  # Envoy's default slows to 60 s on an idle cluster
             unhealthy_threshold=check.unhealthy_threshold,

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-__all__ = ["DEFAULT_MAX_REQUEST_BYTES", "EXT_PROC_MESSAGE_HEADROOM_BYTES", "TranslateOptions"]
+from control_plane.model import DEFAULT_MAX_REQUEST_BYTES, GRPC_MESSAGE_HEADROOM_BYTES
 
-DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024
-"""8 MiB (8,388,608 bytes): an 8 MB prompt of tool definitions plus its JSON envelope fits."""
-EXT_PROC_MESSAGE_HEADROOM_BYTES = 1024 * 1024
-"""Room above the body limit in one ext_proc gRPC message (envelope, header mutations, the few bytes
-ext_proc adds to a body it rewrites). ext_proc's own limit uses the same headroom (ExtProcSettings)."""
+__all__ = ["TranslateOptions"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +23,7 @@ class TranslateOptions:
 
     @property
     def ext_proc_max_message_bytes(self) -> int:
-        return self.max_request_bytes + EXT_PROC_MESSAGE_HEADROOM_BYTES
+        return self.max_request_bytes + GRPC_MESSAGE_HEADROOM_BYTES
 
     def with_listener_port(self, port: int) -> TranslateOptions:
         return replace(self, listener_port=port)

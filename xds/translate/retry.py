@@ -19,6 +19,7 @@ from envoy_data_plane.envoy.extensions.retry.priority.previous_priorities.v3 imp
 from envoy_data_plane.google.protobuf import Any
 
 from control_plane.model import Model
+from xds.translate.config_source import seconds
 
 __all__ = ["retry_policy"]
 
@@ -27,10 +28,6 @@ _PREVIOUS_PRIORITIES = "envoy.retry_priorities.previous_priorities"
 _RETRY_AFTER = "retry-after"
 # How often the load balancer may re-pick when it lands on a host already tried.
 _HOST_SELECTION_ATTEMPTS = 5
-
-
-def _seconds(value: float) -> timedelta:
-    return timedelta(seconds=value)
 
 
 def retry_policy(model: Model, *, stream: bool) -> RetryPolicy | None:
@@ -52,13 +49,13 @@ def retry_policy(model: Model, *, stream: bool) -> RetryPolicy | None:
     )
     per_try = timeouts.first_byte_s if stream else timeouts.response_s
     if per_try is not None:
-        policy.per_try_timeout = _seconds(per_try)
+        policy.per_try_timeout = seconds(per_try)
     if retry.honor_retry_after:
         policy.rate_limited_retry_back_off = RetryPolicyRateLimitedRetryBackOff(
             reset_headers=[
                 RetryPolicyResetHeader(name=_RETRY_AFTER, format=RetryPolicyResetHeaderFormat.SECONDS)
             ],
-            max_interval=_seconds(retry.retry_after_max_s),
+            max_interval=seconds(retry.retry_after_max_s),
         )
     if retry.other_host:
         policy.retry_host_predicate = [

@@ -8,7 +8,7 @@ import pytest
 
 from admin_ui.app import create_app
 from control_plane.keystore import KeyStore
-from control_plane.model import Backend, Model
+from control_plane.model import Backend, Model, RegistrationPolicy
 from control_plane.registrations import Registrations
 from control_plane.registry import Registry
 from tests.support.fakes import (
@@ -39,7 +39,14 @@ def clock() -> FakeClock:
 async def client(clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
     registry = Registry(MemoryRegistryStore())
     static = Backend(name="static", base_url="http://10.0.0.1:8000/v1")
-    await registry.put_model(Model(name="meta/llama", aliases=("l3",), backends=(static,)))
+    await registry.put_model(
+        Model(
+            name="meta/llama",
+            aliases=("l3",),
+            backends=(static,),
+            registration=RegistrationPolicy(allowed_networks=("10.0.0.0/8", "127.0.0.0/8")),
+        )
+    )
     app = create_app(
         registry_port=registry,
         xds_status=MemoryXdsStatusStore([]),

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from control_plane.errors import RegistryNotFoundError, RegistryValidationError, StoreUnavailableError
 from control_plane.keys import REGISTRATIONS_ENTRIES, REGISTRATIONS_EXPIRY
 from control_plane.launcher.readiness import free_port
-from control_plane.model import Backend, BackendRegistration, Model
+from control_plane.model import Backend, BackendRegistration, Model, RegistrationPolicy
 from control_plane.redis_client import connect
 from control_plane.registrations import RedisRegistrationStore, Registrations
 from control_plane.registry import Registry
@@ -43,7 +43,14 @@ def store(client: aioredis.Redis, clock: FakeClock) -> RedisRegistrationStore:
 @pytest.fixture
 async def registrations(store: RedisRegistrationStore) -> Registrations:
     registry = Registry(MemoryRegistryStore())
-    await registry.put_model(Model(name="meta/llama", aliases=("l3",), backends=(STATIC,)))
+    await registry.put_model(
+        Model(
+            name="meta/llama",
+            aliases=("l3",),
+            backends=(STATIC,),
+            registration=RegistrationPolicy(allowed_networks=("10.0.0.0/8", "127.0.0.0/8")),
+        )
+    )
     return Registrations(store, registry)
 
 
@@ -153,3 +160,17 @@ async def test_watch_waits_out_a_redis_outage(clock: FakeClock) -> None:
         await store.live()
     await feed.aclose()
     await client.aclose()
+
+
+async def test_a_model_takes_at_most_max_backends_registrations(store: RedisRegistrationStore) -> None:
+    registry = Registry(MemoryRegistryStore())
+    policy = RegistrationPolicy(allowed_networks=("10.0.0.0/8",), max_backends=2)
+    await registry.put_model(Model(name="small", backends=(STATIC,), registration=policy))
+    registrations = Registrations(store, registry)
+    pods = [Backend(name=f"pod-{i}", base_url=f"http://10.0.9.{i}:8000/v1") for i in range(3)]
+    await registrations.register("small", pods[0])
+    await registrations.register("small", pods[1])
+    await registrations.register("small", pods[1])  # a heartbeat is not a new registration
+    with pytest.raises(RegistryValidationError, match="already has 2 registered backends"):
+        await registrations.register("small", pods[2])
+    assert sorted(r.backend.name for r in await registrations.list("small")) == ["pod-0", "pod-1"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from ext_proc.settings import GRPC_MESSAGE_HEADROOM_BYTES, ExtProcSettings
+from control_plane.model import GRPC_MESSAGE_HEADROOM_BYTES
+from ext_proc.settings import ExtProcSettings
 
 
 @pytest.mark.parametrize("level", ["debug", "WARNING"])

@@ -9,7 +9,7 @@ import pytest
 from envoy_data_plane.envoy.config.endpoint.v3 import ClusterLoadAssignment
 from envoy_data_plane.envoy.service.discovery.v3 import DiscoveryResponse
 
-from control_plane.model import Backend, BackendRegistration
+from control_plane.model import Backend, BackendRegistration, RegistrationPolicy
 from tests.unit.xds.xds_fake_envoy import FakeEnvoy
 from tests.unit.xds.xds_samples import model, snapshot
 from xds.app import CacheInputs
@@ -22,7 +22,10 @@ from xds.translate import TranslateOptions
 CDS, EDS, LDS, RDS = ResourceType.CLUSTER, ResourceType.ENDPOINT, ResourceType.LISTENER, ResourceType.ROUTE
 LATER = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 STATIC = Backend(name="static", base_url="http://10.0.0.1:8000/v1")
-REGISTRY = snapshot(3, model("llama", STATIC), model("qwen", STATIC))
+OPEN = {"registration": RegistrationPolicy(allowed_networks=("10.0.0.0/8", "127.0.0.0/8"))}
+REGISTRY = snapshot(
+    3, model("llama", STATIC).model_copy(update=OPEN), model("qwen", STATIC).model_copy(update=OPEN)
+)
 
 
 def registration(model_name: str, name: str, host: str = "10.0.0.9", **fields: object) -> BackendRegistration:

@@ -18,12 +18,11 @@ from envoy_data_plane.envoy.extensions.filters.network.http_connection_manager.v
 from envoy_data_plane.envoy.extensions.transport_sockets.tls.v3 import UpstreamTlsContext
 from envoy_data_plane.envoy.extensions.upstreams.http.v3 import HttpProtocolOptions
 
-from control_plane.model import Backend
+from control_plane.model import GRPC_MESSAGE_HEADROOM_BYTES, Backend
 from tests.unit.xds.xds_samples import SAMPLES, model, open_sample_secret, snapshot
 from xds.resource_type import ResourceType
 from xds.translate import Resources, TranslateOptions, translate
 from xds.translate.cluster import SYSTEM_CA_FILE
-from xds.translate.options import EXT_PROC_MESSAGE_HEADROOM_BYTES
 
 OPTIONS = TranslateOptions(listener_host="0.0.0.0", listener_port=9090, max_request_bytes=4096)
 
@@ -328,4 +327,4 @@ def test_one_setting_sizes_the_listener_buffer_and_the_ext_proc_messages() -> No
     ext_proc = _hcm(translate(SAMPLES["empty"], options)).http_filters[0].typed_config
     assert ext_proc is not None
     grpc_service = ext_proc.unpack().grpc_service
-    assert grpc_service.envoy_grpc.max_receive_message_length == 20_000_000 + EXT_PROC_MESSAGE_HEADROOM_BYTES
+    assert grpc_service.envoy_grpc.max_receive_message_length == 20_000_000 + GRPC_MESSAGE_HEADROOM_BYTES

@@ -12,7 +12,7 @@ from admin_ui.app import create_app
 from control_plane.admin_client import AdminClient
 from control_plane.cli import backend, connection, main
 from control_plane.keystore import KeyStore
-from control_plane.model import Backend, Model
+from control_plane.model import Backend, Model, RegistrationPolicy
 from control_plane.registrations import Registrations
 from control_plane.registry import Registry
 from tests.support.fakes import (
@@ -38,7 +38,11 @@ def clock() -> FakeClock:
 def client(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> Iterator[AdminClient]:
     registry = Registry(MemoryRegistryStore())
     static = Backend(name="static", base_url="http://10.0.0.1:8000/v1")
-    model = Model(name="llama", backends=(static,))
+    model = Model(
+        name="llama",
+        backends=(static,),
+        registration=RegistrationPolicy(allowed_networks=("10.0.0.0/8", "127.0.0.0/8")),
+    )
     app = create_app(
         registry_port=registry,
         xds_status=MemoryXdsStatusStore([]),
