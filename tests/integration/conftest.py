@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 
@@ -14,6 +15,8 @@ from control_plane.launcher import Stack, StackInfo, StackSettings
 from control_plane.launcher.process import ManagedProcess
 from control_plane.launcher.readiness import free_port, http_ok, wait_until
 from control_plane.model import Limits
+from tests.support.envoy_probe import EnvoyProbe
+from tests.support.mock_fleet import MockFleet
 from tests.support.tenants import TenantFactory
 
 LEASE_OPTIONS = {"lease_ttl_s": "3", "reconcile_interval_s": "0.5", "reconcile_grace_s": "0.5"}
@@ -100,3 +103,23 @@ def mock_upstream(tmp_path: Path) -> Iterator[Callable[[str], str]]:
     yield start
     for process in started:
         process.stop()
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[MockFleet]:
+    """Mock upstreams this test starts, kills and restarts by name (see tests/support/mock_fleet.py)."""
+    with MockFleet(tmp_path) as fleet:
+        yield fleet
+
+
+@pytest.fixture
+def probe(info: StackInfo) -> EnvoyProbe:
+    """The first Envoy's admin API (counters, hosts and their health)."""
+    return EnvoyProbe(info.envoy_admin_urls[0])
+
+
+@pytest.fixture
+def gateway(info: StackInfo, auth: dict[str, str]) -> Iterator[httpx.Client]:
+    """The first Envoy's listener, authenticated as a tenant without limits."""
+    with httpx.Client(base_url=info.listener_urls[0], headers=auth, timeout=30.0) as client:
+        yield client

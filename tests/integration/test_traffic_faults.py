@@ -11,8 +11,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -31,39 +30,13 @@ from control_plane.model import (
     Timeouts,
     TrafficPolicy,
 )
+from tests.support.chat import chat_body
 from tests.support.envoy_probe import EnvoyProbe
 from tests.support.mock_fleet import MockFleet
 
 pytestmark = pytest.mark.integration
 
 MOCK_BACKEND = "x-mock-backend"
-
-
-@pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[MockFleet]:
-    with MockFleet(tmp_path) as fleet:
-        yield fleet
-
-
-@pytest.fixture
-def probe(info: StackInfo) -> EnvoyProbe:
-    return EnvoyProbe(info.envoy_admin_urls[0])
-
-
-@pytest.fixture
-def gateway(info: StackInfo, auth: dict[str, str]) -> Iterator[httpx.Client]:
-    """The first Envoy's listener, authenticated as a tenant without limits."""
-    with httpx.Client(base_url=info.listener_urls[0], headers=auth, timeout=30.0) as client:
-        yield client
-
-
-def _chat(model: str, *, stream: bool = False) -> dict[str, Any]:
-    return {
-        "model": model,
-        "messages": [{"role": "user", "content": "say something"}],
-        "max_tokens": 8,
-        "stream": stream,
-    }
 
 
 def _register(
@@ -86,7 +59,7 @@ def _register(
     admin.put_model(model)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        if gateway.post("/chat/completions", json=_chat(name)).status_code == 200:
+        if gateway.post("/chat/completions", json=chat_body(name)).status_code == 200:
             for backend in backends:
                 fleet.reset(backend)
             return model
@@ -115,7 +88,9 @@ def test_503_storm_on_one_backend_moves_traffic_and_ejects_the_sick_host(
     retries_before = probe.counter(cluster, "upstream_rq_retry")
     fleet.set_behaviour("storm-sick", fail_status=503)
 
-    statuses = Counter(gateway.post("/chat/completions", json=_chat(model)).status_code for _ in range(40))
+    statuses = Counter(
+        gateway.post("/chat/completions", json=chat_body(model)).status_code for _ in range(40)
+    )
 
     assert statuses == Counter({200: 40})  # every 503 was retried on the healthy host
     sick = _arrivals(fleet, "storm-sick")
@@ -147,7 +122,7 @@ def test_429_with_retry_after_2_waits_at_least_1_8_s_before_the_retry(
     }
 
     started = time.monotonic()
-    response = gateway.post("/chat/completions", json=_chat(model), headers=headers)
+    response = gateway.post("/chat/completions", json=chat_body(model), headers=headers)
     elapsed = time.monotonic() - started
 
     assert response.status_code == 200
@@ -173,7 +148,7 @@ def test_retry_after_beyond_the_cap_is_not_waited_for(
         "x-mock-fail-key": uuid.uuid4().hex,
     }
     started = time.monotonic()
-    response = gateway.post("/chat/completions", json=_chat(model), headers=headers)
+    response = gateway.post("/chat/completions", json=chat_body(model), headers=headers)
     assert response.status_code == 200
     assert time.monotonic() - started < 2.0  # the normal backoff (100 ms .. 1 s), not 60 s
 
@@ -194,7 +169,7 @@ def test_primary_down_falls_back_to_the_next_priority_and_returns_after_recovery
     statuses: Counter[int] = Counter()
     for _ in range(20):
         started = time.monotonic()
-        statuses[gateway.post("/chat/completions", json=_chat(model)).status_code] += 1
+        statuses[gateway.post("/chat/completions", json=chat_body(model)).status_code] += 1
         latencies.append(time.monotonic() - started)
     assert statuses == Counter({200: 20})  # the very first request after the crash is served too
     assert max(latencies) < 1.0, latencies  # failover is a fast retry, not a timeout
@@ -205,7 +180,7 @@ def test_primary_down_falls_back_to_the_next_priority_and_returns_after_recovery
     recovered_at = time.monotonic()
     back_after = None
     while time.monotonic() - recovered_at < 15:
-        assert gateway.post("/chat/completions", json=_chat(model)).status_code == 200
+        assert gateway.post("/chat/completions", json=chat_body(model)).status_code == 200
         if _served_by(fleet, "primary") > 0:
             back_after = time.monotonic() - recovered_at
             break
@@ -221,7 +196,7 @@ def test_primary_down_falls_back_to_the_next_priority_and_returns_after_recovery
     time.sleep(0.2)  # the main thread's host health reaches the workers
     fleet.reset("fallback")
     for _ in range(10):
-        assert gateway.post("/chat/completions", json=_chat(model)).status_code == 200
+        assert gateway.post("/chat/completions", json=chat_body(model)).status_code == 200
     assert _served_by(fleet, "fallback") == 0  # the fallback is idle again
 
 
@@ -243,7 +218,7 @@ def test_slow_first_byte_fails_over_within_the_configured_budget(
     latencies = []
     for _ in range(6):
         started = time.monotonic()
-        with gateway.stream("POST", "/chat/completions", json=_chat(model, stream=True)) as response:
+        with gateway.stream("POST", "/chat/completions", json=chat_body(model, stream=True)) as response:
             body = response.read()
             assert response.status_code == 200
             assert response.headers[MOCK_BACKEND] == "quick"
@@ -284,10 +259,12 @@ def test_backend_added_and_removed_under_load_costs_no_request(
             while not stop.is_set():
                 try:
                     if stream:
-                        with client.stream("POST", "/chat/completions", json=_chat(target, stream=True)) as r:
+                        with client.stream(
+                            "POST", "/chat/completions", json=chat_body(target, stream=True)
+                        ) as r:
                             complete = r.status_code == 200 and r.read().rstrip().endswith(b"[DONE]")
                     else:
-                        complete = client.post("/chat/completions", json=_chat(target)).status_code == 200
+                        complete = client.post("/chat/completions", json=chat_body(target)).status_code == 200
                     key = f"{target}:{'ok' if complete else 'error'}"
                 except httpx.HTTPError as exc:
                     key = f"{target}:{type(exc).__name__}"
@@ -337,7 +314,7 @@ def test_ring_hash_keeps_a_session_on_one_backend(
     for session in range(12):
         for _ in range(5):
             response = gateway.post(
-                "/chat/completions", json=_chat(model), headers={"x-session-id": f"session-{session}"}
+                "/chat/completions", json=chat_body(model), headers={"x-session-id": f"session-{session}"}
             )
             assert response.status_code == 200
             placement.setdefault(f"session-{session}", set()).add(response.headers[MOCK_BACKEND])

@@ -10,16 +10,14 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from control_plane.admin_client import AdminClient
-from control_plane.launcher import StackInfo
 from control_plane.model import Backend, Model
+from tests.support.chat import chat_body
 from tests.support.envoy_probe import EnvoyProbe
 from tests.support.mock_fleet import MockFleet
 from tests.support.tls import TestPki, make_pki
@@ -33,33 +31,6 @@ _ROUTABLE_TIMEOUT_S = 15.0
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
     return make_pki(tmp_path_factory.mktemp("upstream-pki"))
-
-
-@pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[MockFleet]:
-    with MockFleet(tmp_path) as fleet:
-        yield fleet
-
-
-@pytest.fixture
-def probe(info: StackInfo) -> EnvoyProbe:
-    return EnvoyProbe(info.envoy_admin_urls[0])
-
-
-@pytest.fixture
-def gateway(info: StackInfo, auth: dict[str, str]) -> Iterator[httpx.Client]:
-    """The first Envoy's listener, authenticated as a tenant without limits."""
-    with httpx.Client(base_url=info.listener_urls[0], headers=auth, timeout=30.0) as client:
-        yield client
-
-
-def _chat(model: str, *, stream: bool = False) -> dict[str, Any]:
-    return {
-        "model": model,
-        "messages": [{"role": "user", "content": "say something"}],
-        "max_tokens": 8,
-        "stream": stream,
-    }
 
 
 def _put_model(admin: AdminClient, fleet: MockFleet, mock: str, host: str, ca_file: Path) -> str:
@@ -76,7 +47,7 @@ def _register_routable(
     name = _put_model(admin, fleet, mock, host, ca_file)
     deadline = time.monotonic() + _ROUTABLE_TIMEOUT_S
     while time.monotonic() < deadline:
-        if gateway.post("/chat/completions", json=_chat(name)).status_code == 200:
+        if gateway.post("/chat/completions", json=chat_body(name)).status_code == 200:
             fleet.reset(mock)
             return name
         time.sleep(0.05)
@@ -100,7 +71,7 @@ def _register_refused(
     cluster = f"model.{name}"
     deadline = time.monotonic() + _ROUTABLE_TIMEOUT_S
     while time.monotonic() < deadline:
-        gateway.post("/chat/completions", json=_chat(name))
+        gateway.post("/chat/completions", json=chat_body(name))
         if probe.counter(cluster, "upstream_cx_total") > 0:
             fleet.reset(mock)
             return name
@@ -117,13 +88,13 @@ def _assert_upstream_unavailable(response: httpx.Response) -> None:
 
 def _stream(gateway: httpx.Client, model: str) -> tuple[int, list[str]]:
     """Status and the `data:` payloads of a streamed chat completion."""
-    with gateway.stream("POST", "/chat/completions", json=_chat(model, stream=True)) as response:
+    with gateway.stream("POST", "/chat/completions", json=chat_body(model, stream=True)) as response:
         lines = [line for line in response.iter_lines() if line.startswith("data: ")]
         return response.status_code, [line.removeprefix("data: ") for line in lines]
 
 
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.1"])
-def test_https_backend_verified_against_its_ca_file_serves_chat(
+def test_https_backend_verified_against_its_ca_file_serveschat_body(
     admin: AdminClient,
     gateway: httpx.Client,
     fleet: MockFleet,
@@ -137,7 +108,7 @@ def test_https_backend_verified_against_its_ca_file_serves_chat(
     cluster = f"model.{model}"
     handshakes_before = probe.counter(cluster, "ssl.handshake")
 
-    plain = gateway.post("/chat/completions", json=_chat(model))
+    plain = gateway.post("/chat/completions", json=chat_body(model))
     status, events = _stream(gateway, model)
 
     assert plain.status_code == 200, plain.text
@@ -185,8 +156,8 @@ def test_untrusted_upstream_certificate_gives_503_and_no_request_reaches_it(
     cluster = f"model.{model}"
     refused_before = probe.counter(cluster, refusal)
 
-    plain = gateway.post("/chat/completions", json=_chat(model))
-    streamed = gateway.post("/chat/completions", json=_chat(model, stream=True))
+    plain = gateway.post("/chat/completions", json=chat_body(model))
+    streamed = gateway.post("/chat/completions", json=chat_body(model, stream=True))
 
     _assert_upstream_unavailable(plain)
     _assert_upstream_unavailable(streamed)
