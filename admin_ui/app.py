@@ -9,15 +9,18 @@ from admin_ui.deps import Services
 from admin_ui.errors import install_error_handlers
 from admin_ui.ports import (
     BackendHealthPort,
+    CachePort,
     KeysPort,
     RegistrationsPort,
     RegistryPort,
     UsagePort,
     XdsStatusPort,
 )
+from admin_ui.routes import cache as cache_routes
 from admin_ui.routes import credentials, keys, models, plans, prices, registry, status, tenants, usage
 from admin_ui.routes import registrations as registrations_routes
 from admin_ui.settings import AdminSettings
+from control_plane.cache_admin import CacheAdmin
 from control_plane.envoy_admin import EnvoyAdminClient
 from control_plane.keystore import RedisKeyStore
 from control_plane.redis_client import connect
@@ -41,6 +44,7 @@ def create_app(
     registrations_port: RegistrationsPort | None = None,
     registration_token: str = "",
     backend_health: BackendHealthPort | None = None,
+    cache_port: CachePort | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="Tollway admin API",
@@ -56,6 +60,7 @@ def create_app(
         admin_token=admin_token,
         registrations=registrations_port,
         registration_token=registration_token,
+        cache=cache_port,  # None: the cache routes answer 503
     )
     app.state.secret_box = secret_box  # None: credential writes answer 503 (see routes/credentials.py)
     app.state.backend_health = backend_health or EnvoyAdminClient()  # see routes/status.py
@@ -64,6 +69,7 @@ def create_app(
     for module in routers:
         app.include_router(module.router)
     app.include_router(registrations_routes.router)
+    app.include_router(cache_routes.router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -86,6 +92,7 @@ async def run(settings: AdminSettings) -> None:
         registration_token=(
             settings.registration_token.get_secret_value() if settings.registration_token is not None else ""
         ),
+        cache_port=CacheAdmin(client),
     )
     config = uvicorn.Config(
         app,

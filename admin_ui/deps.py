@@ -9,10 +9,11 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from admin_ui.ports import KeysPort, RegistrationsPort, RegistryPort, UsagePort, XdsStatusPort
+from admin_ui.ports import CachePort, KeysPort, RegistrationsPort, RegistryPort, UsagePort, XdsStatusPort
 
 __all__ = [
     "AdminAuth",
+    "CacheDep",
     "KeysDep",
     "RegistrarAuth",
     "RegistrationsDep",
@@ -34,6 +35,7 @@ class Services:
     admin_token: str = field(repr=False)
     registrations: RegistrationsPort | None = None
     registration_token: str = field(default="", repr=False)  # "" = only the admin token registers
+    cache: CachePort | None = None
 
 
 def _services(request: Request) -> Services:
@@ -82,6 +84,13 @@ def _registrations(request: Request) -> RegistrationsPort:
     return registrations
 
 
+def _cache(request: Request) -> CachePort:
+    cache = _services(request).cache
+    if cache is None:
+        raise HTTPException(status_code=503, detail="the response cache is not configured on this server")
+    return cache
+
+
 def _registry(request: Request) -> RegistryPort:
     return _services(request).registry
 
@@ -105,3 +114,4 @@ KeysDep = Annotated[KeysPort, Depends(_keys)]
 UsageDep = Annotated[UsagePort, Depends(_usage)]
 RegistrarAuth = Depends(require_registrar)
 RegistrationsDep = Annotated[RegistrationsPort, Depends(_registrations)]
+CacheDep = Annotated[CachePort, Depends(_cache)]

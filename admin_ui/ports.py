@@ -10,6 +10,7 @@ from control_plane.model import (
     ApiKey,
     Backend,
     BackendRegistration,
+    CacheStats,
     Model,
     NodeHealth,
     NodeStatus,
@@ -22,7 +23,15 @@ from control_plane.model import (
 )
 from control_plane.registry import ApplyResult, RegistryDocument
 
-__all__ = ["BackendHealthPort", "KeysPort", "RegistrationsPort", "RegistryPort", "UsagePort", "XdsStatusPort"]
+__all__ = [
+    "BackendHealthPort",
+    "CachePort",
+    "KeysPort",
+    "RegistrationsPort",
+    "RegistryPort",
+    "UsagePort",
+    "XdsStatusPort",
+]
 
 
 class RegistryPort(Protocol):
@@ -95,3 +104,21 @@ class RegistrationsPort(Protocol):
     async def deregister(self, model: str, backend: str) -> bool: ...
 
     async def list(self, model: str | None = None) -> list[BackendRegistration]: ...
+
+
+class CachePort(Protocol):
+    """The response cache's counters and purges (control_plane.cache_admin.CacheAdmin)."""
+
+    async def stats(self, tenant: str) -> CacheStats: ...
+
+    async def stats_many(self, tenants: Sequence[str]) -> list[CacheStats]: ...
+
+    async def reset_stats(self, tenant: str) -> None: ...
+
+    async def purge_tenant(self, tenant: str) -> int:
+        """Bump the generation of the tenant's own namespace; the new generation."""
+        ...
+
+    async def purge_namespace(self, name: str) -> int:
+        """Bump the generation of the shared namespace `name`; the new generation."""
+        ...

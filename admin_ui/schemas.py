@@ -10,6 +10,8 @@ from control_plane.model import (
     ApiKey,
     Backend,
     BackendRegistration,
+    CachePolicy,
+    CacheStats,
     KeyState,
     Model,
     NodeHealth,
@@ -30,6 +32,8 @@ from control_plane.model.traffic import HeaderName
 
 __all__ = [
     "BackendHealthPublic",
+    "CachePurged",
+    "CacheStatsList",
     "CredentialList",
     "CredentialPublic",
     "CredentialPut",
@@ -74,12 +78,18 @@ class TenantPublic(BaseModel):
     plan: str
     status: TenantStatus
     overrides: dict[str, int | None] | None
+    cache: CachePolicy | None = None
 
     @classmethod
     def of(cls, tenant: Tenant) -> TenantPublic:
         overrides = tenant.overrides.model_dump(exclude_unset=True) if tenant.overrides else None
         return cls(
-            id=tenant.id, name=tenant.name, plan=tenant.plan, status=tenant.status, overrides=overrides
+            id=tenant.id,
+            name=tenant.name,
+            plan=tenant.plan,
+            status=tenant.status,
+            overrides=overrides,
+            cache=tenant.cache,
         )
 
 
@@ -275,3 +285,19 @@ class RegistrationList(BaseModel):
 
 class RegistrationRemoved(BaseModel):
     removed: bool = Field(description="false when no live registration had that name (nothing to do)")
+
+
+class CacheStatsList(BaseModel):
+    """Cache counters of every tenant in the registry (registry `version`), in registry order."""
+
+    version: int
+    tenants: list[CacheStats]
+
+
+class CachePurged(BaseModel):
+    """A purge: every entry of `namespace` stored before now stops matching; ext_proc replicas drop the
+    namespace's vectors as they read the cache feed."""
+
+    tenant: str | None = Field(default=None, description="the tenant whose own namespace was purged")
+    namespace: str = Field(description="`t.<tenant>` (a tenant's own) or `s.<name>` (shared)")
+    generation: int = Field(description="the namespace's generation after the purge")

@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import cache_arms  # bench/ is sys.path[0] when run as a script
 import httpx
 
 from control_plane.admin_client import AdminClient
@@ -111,6 +112,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000, help="sequential requests per arm (latency)")
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per arm (max RPS)")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--cache", action=argparse.BooleanOptionalAction, default=True,
+                        help="also run the response-cache arms (bench/cache_arms.py)")  # fmt: skip
+    parser.add_argument("--cache-clients", type=int, default=8, help="concurrent clients of the loop arm")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="tollway-bench-"))
@@ -157,6 +161,10 @@ def main() -> None:
         for name, url in arms.items():
             results[name] = {**_latency(url, args.requests, auth),
                              "max_rps": _max_rps(url, args.seconds, args.connections, workdir, auth)}  # fmt: skip
+        cache = None
+        if args.cache:
+            cache = cache_arms.run(info.admin_url, info.admin_token, tollway_url, args.requests,
+                                   args.seconds, args.cache_clients)  # fmt: skip
     finally:
         stack.stop()
         for process in processes:
@@ -172,9 +180,13 @@ def main() -> None:
     if base["max_rps"] and plain["max_rps"] and full["max_rps"]:
         print(f"max RPS ratio: plain Envoy / direct = {plain['max_rps'] / base['max_rps']:.2f}, "
               f"Tollway / plain Envoy = {full['max_rps'] / plain['max_rps']:.2f}")  # fmt: skip
+    if cache is not None:
+        cache_arms.report(cache, results, args.cache_clients)
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
-    (out / "latest.json").write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
+    (out / "latest.json").write_text(
+        json.dumps({"args": vars(args), "results": results, "cache": cache}, indent=2)
+    )
     sys.exit(0)
 
 

@@ -150,6 +150,20 @@ class AdminClient:
         params = {"month": month, "format": "csv"}
         return self._request("GET", f"/admin/v1/usage/{tenant}", None, params).text
 
+    # ---- response cache ----------------------------------------------------------------------------
+
+    def cache_stats(self, tenant: str | None = None) -> dict[str, Any]:
+        """One tenant's cache counters, or (no tenant) `{"version", "tenants": [...]}` for every tenant."""
+        if tenant is None:
+            return self._call("GET", "/admin/v1/cache/stats")
+        return self._call("GET", f"/admin/v1/tenants/{tenant}/cache")
+
+    def purge_tenant_cache(self, tenant: str) -> dict[str, Any]:
+        return self._call("POST", f"/admin/v1/tenants/{tenant}/cache/purge", {})
+
+    def purge_cache_namespace(self, name: str) -> dict[str, Any]:
+        return self._call("POST", f"/admin/v1/cache/namespaces/{name}/purge", {})
+
     # ---- self-registered backends -------------------------------------------------------------------
 
     def register_backend(self, model: str, backend: Backend, ttl_s: float) -> dict[str, Any]:

@@ -23,16 +23,24 @@ shares the tag `{t:<tenant>}`, so one Lua script can admit, settle and bill a re
 | `tw:{t:<tenant>}:usage:<period>` | hash of usage counters (`usage_field`) | ext_proc ledger | admin usage |
 | `tw:{t:<tenant>}:ledger` | stream of `LedgerRecord` JSON (field `r`) | ext_proc ledger | admin usage |
 | `tw:{t:<tenant>}:billed:<request id>` | string with a TTL: idempotency | ext_proc ledger | ext_proc ledger |
+| `tw:{t:<tenant>}:cache:stats` | hash of cache counters (`CACHE_STAT_FIELDS`) | ext_proc cache | admin |
+| `tw:{c:<namespace>}:gen` | string (integer): cache generation; purge bumps it | admin | ext_proc cache |
+| `tw:{c:<namespace>}:e:<entry id>` | hash: one cached answer, with a TTL | ext_proc cache | ext_proc cache |
+| `tw:{cache}:feed` | stream of index events (entry added, namespace purged) | ext_proc, admin | ext_proc |
 
 `<period>` is a UTC month `YYYY-MM` or a UTC day `YYYY-MM-DD`. Usage hash fields are
 `<model>|<price version>|<metric>` (per model and price version) and `*|*|<metric>` (tenant totals),
 with the metrics in `USAGE_METRICS`; model names cannot contain `|`.
+A cache namespace (`cache_namespace`) is `t.<tenant>` (a tenant's own entries) or `s.<name>` (a shared
+namespace tenants opt into); an entry id is the sha-256 (hex) of its canonical request.
 A registration member is `<model>|<backend name>` (`registration_member`); neither can contain `|`.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "CACHE_FEED",
+    "CACHE_STAT_FIELDS",
     "KEYS_BY_HASH",
     "KEYS_BY_ID",
     "KEYS_CHANGES",
@@ -46,8 +54,12 @@ __all__ = [
     "TOTAL",
     "USAGE_METRICS",
     "XDS_NODES",
+    "cache_entry",
+    "cache_generation",
+    "cache_namespace",
     "registration_member",
     "tenant_billed",
+    "tenant_cache_stats",
     "tenant_inflight",
     "tenant_ledger",
     "tenant_rate",
@@ -80,6 +92,18 @@ USAGE_METRICS = (
     "estimated_requests",  # records whose tokens are the gateway's estimate
 )
 TOTAL = "*"
+
+CACHE_FEED = "tw:{cache}:feed"
+CACHE_STAT_FIELDS = (
+    "hits_exact",  # answered by the exact layer
+    "hits_semantic",  # answered by the semantic layer
+    "misses",  # looked up, not found: went upstream
+    "bypasses",  # not looked up (no-cache / no-store, caching off, a request the cache never serves)
+    "stored",  # answers written to the cache
+    "saved_prompt_tokens",  # upstream tokens hits did not spend
+    "saved_completion_tokens",
+    "saved_cost_pico",  # what hits would have cost at the model's full price, minus what they were billed
+)
 
 
 def _tenant(tenant: str) -> str:
@@ -119,3 +143,24 @@ def usage_field(model: str, price_version: str, metric: str) -> str:
 def registration_member(model: str, backend: str) -> str:
     """The field/member naming one registration in the `tw:{registrations}:*` hash and zset."""
     return f"{model}|{backend}"
+
+
+def tenant_cache_stats(tenant: str) -> str:
+    return f"{_tenant(tenant)}:cache:stats"
+
+
+def cache_namespace(tenant: str, shared: str | None = None) -> str:
+    """The namespace a tenant's cache entries live in: its own, or the shared one it opted into."""
+    return f"s.{shared}" if shared is not None else f"t.{tenant}"
+
+
+def _cache(namespace: str) -> str:
+    return f"tw:{{c:{namespace}}}"
+
+
+def cache_generation(namespace: str) -> str:
+    return f"{_cache(namespace)}:gen"
+
+
+def cache_entry(namespace: str, entry_id: str) -> str:
+    return f"{_cache(namespace)}:e:{entry_id}"

@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from control_plane.feed import SnapshotFeed
 from control_plane.model import Snapshot
 from control_plane.redis_client import connect
+from ext_proc.cache.runtime import CacheRuntime
 from ext_proc.governance.policies import PolicyTableHolder
 from ext_proc.governance.runtime import GovernanceRuntime
 from ext_proc.model_table import ModelTableHolder
@@ -65,7 +66,10 @@ async def serve(
     tables = ModelTableHolder()
     policies = PolicyTableHolder()
     first_table = asyncio.Event()
-    async with GovernanceRuntime(settings, client, policies) as governance:
+    async with (
+        GovernanceRuntime(settings, client, policies) as governance,
+        CacheRuntime(settings, client) as cached,
+    ):
         follower = asyncio.create_task(
             follow_registry(snapshots, tables, policies, first_table), name="ext_proc-registry-feed"
         )
@@ -76,6 +80,7 @@ async def serve(
             gate=governance.gate,
             billing=governance.billing,
             tokens=tokens,
+            cache=cached.cache,
         )
         await _serve_grpc(settings, services, codec, first_table, follower, stop)
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import orjson
 
-from control_plane.model import Snapshot
+from control_plane.model import CachePolicy, Snapshot
 
 __all__ = ["ModelTable", "ModelTableHolder", "TableCompileError", "compile_model_table"]
 
@@ -41,6 +41,8 @@ class ModelTable:
     """The `GET /v1/models` response body: names and aliases, each as its own entry."""
     model_bodies: Mapping[str, bytes]
     """Model name or alias → the `GET /v1/models/{id}` response body."""
+    cache_policies: Mapping[str, CachePolicy] = field(default_factory=dict)
+    """Canonical model name → its response-cache policy (models without one are absent)."""
 
     def canonical_name(self, name: str) -> str | None:
         return self.canonical_names.get(name)
@@ -50,7 +52,10 @@ def compile_model_table(snapshot: Snapshot) -> ModelTable:
     canonical: dict[str, str] = {}
     entries: list[dict[str, object]] = []
     bodies: dict[str, bytes] = {}
+    cache_policies: dict[str, CachePolicy] = {}
     for model in snapshot.models:
+        if model.cache is not None:
+            cache_policies[model.name] = model.cache
         for model_id in (model.name, *model.aliases):
             if not model_id:
                 raise TableCompileError(f"model {model.name!r} has an empty name or alias")
@@ -72,6 +77,7 @@ def compile_model_table(snapshot: Snapshot) -> ModelTable:
         canonical_names=MappingProxyType(canonical),
         model_list_body=orjson.dumps({"object": "list", "data": entries}),
         model_bodies=MappingProxyType(bodies),
+        cache_policies=MappingProxyType(cache_policies),
     )
 
 

@@ -13,6 +13,7 @@ chunk), and everything that is left at the end of the stream.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,6 +100,7 @@ class SseUsageReader:
 
     __slots__ = (
         "_counter",
+        "_on_document",
         "_strip",
         "_tail",
         "delivered_tokens",
@@ -107,8 +109,16 @@ class SseUsageReader:
         "usage",
     )
 
-    def __init__(self, counter: TokenCounter, *, strip_usage_chunk: bool) -> None:
+    def __init__(
+        self,
+        counter: TokenCounter,
+        *,
+        strip_usage_chunk: bool,
+        on_document: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self._counter = counter
+        self._on_document = on_document
+        """Called with every chunk object that is not an error (the cache assembles answers from them)."""
         self._strip = strip_usage_chunk
         self._tail = b""
         self.usage: Usage | None = None
@@ -153,6 +163,8 @@ class SseUsageReader:
         if "error" in document:
             self.error_event = True
             return False
+        if self._on_document is not None:
+            self._on_document(document)
         usage = usage_from_document(document)
         if usage is not None:
             self.usage = usage

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from ext_proc.cache.service import ResponseCache
 from ext_proc.governance.contracts import Authenticator, BillingSink, PolicyTableSource, QuotaGate
 from ext_proc.model_table import ModelTableHolder
 from ext_proc.token_count import TokenCounter
@@ -25,4 +26,6 @@ class GatewayServices:
     gate: QuotaGate
     billing: BillingSink
     tokens: TokenCounter
+    cache: ResponseCache | None = None
+    """The response cache; None when the process runs without one."""
     clock: Callable[[], datetime] = field(default=utc_now)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from control_plane.model import (
@@ -18,6 +18,7 @@ from control_plane.model import (
 )
 
 __all__ = [
+    "CacheEmbedderKind",
     "ExtProcSettings",
     "JwtAlgorithm",
     "LogLevel",
@@ -27,6 +28,7 @@ __all__ = [
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 QuotaFailureMode = Literal["closed", "local"]
 JwtAlgorithm = Literal["RS256", "ES256"]
+CacheEmbedderKind = Literal["onnx", "remote", "none"]
 
 
 class ExtProcSettings(BaseSettings):
@@ -55,6 +57,42 @@ class ExtProcSettings(BaseSettings):
     )
     log_level: LogLevel = "INFO"
     use_uvloop: bool = True
+
+    # --- response cache ----------------------------------------------------------------------------------
+    cache_enabled: bool = Field(
+        default=True, description="run the response cache (plans/tenants/models still decide who uses it)"
+    )
+    cache_redis_url: str | None = Field(
+        default=None, description="Redis for cache entries and the index feed (None: `redis_url`)"
+    )
+    cache_redis_timeout_s: float = Field(
+        default=0.25, gt=0.0, description="longest a cache read or write may take; slower is a miss"
+    )
+    cache_embedder: CacheEmbedderKind = Field(
+        default="onnx",
+        description="`onnx`: MiniLM in-process (offline); `remote`: an embeddings endpoint; "
+        "`none`: exact layer only",
+    )
+    cache_embed_budget_s: float = Field(
+        default=0.1, gt=0.0, description="longest an embedding may take; slower is a cache miss"
+    )
+    cache_embed_threads: int = Field(
+        default=1, ge=1, le=16, description="worker threads of the onnx embedder"
+    )
+    cache_embedder_url: str | None = Field(
+        default=None, description="`remote`: base URL of an OpenAI-compatible API (…/v1)"
+    )
+    cache_embedder_model: str = Field(default="text-embedding-3-small", description="`remote`: model name")
+    cache_embedder_dimensions: int = Field(
+        default=1536, ge=1, le=8192, description="`remote`: the endpoint's vector size"
+    )
+    cache_embedder_api_key: SecretStr | None = Field(default=None, description="`remote`: bearer key")
+    cache_index_max_vectors: int = Field(
+        default=200_000, ge=1, description="vectors this replica keeps in memory (oldest dropped first)"
+    )
+    cache_stats_interval_s: float = Field(
+        default=1.0, gt=0.0, description="how often cache counters are written"
+    )
 
     # --- governance: API keys -------------------------------------------------------------------------
     key_cache_size: int = Field(default=100_000, ge=1, description="API keys kept in the local LRU cache")
@@ -123,3 +161,9 @@ class ExtProcSettings(BaseSettings):
     @classmethod
     def _upper_case_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _remote_embedder_needs_url(self) -> ExtProcSettings:
+        if self.cache_embedder == "remote" and not self.cache_embedder_url:
+            raise ValueError("cache_embedder 'remote' needs cache_embedder_url")
+        return self

@@ -10,7 +10,7 @@ import typer
 import yaml
 from pydantic import ValidationError
 
-from control_plane.cli import backend, credential, key, plan, price, tenant, usage
+from control_plane.cli import backend, cache, credential, key, plan, price, tenant, usage
 from control_plane.cli.connection import AdminUrlOpt, JsonOpt, StateDirOpt, TokenOpt, call, fail
 from control_plane.cli.health import print_backend_health
 from control_plane.cli.output import print_json, print_table, print_write
@@ -30,6 +30,7 @@ app.add_typer(price.app, name="prices")
 app.add_typer(key.app, name="keys")
 app.add_typer(backend.app, name="backends")
 app.add_typer(credential.app, name="credentials")
+app.add_typer(cache.app, name="cache")
 app.command("usage")(usage.usage)
 
 

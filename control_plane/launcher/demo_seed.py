@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from control_plane.admin_client import AdminClient, AdminClientError
-from control_plane.model import Billing, BillingKind, Limits, Plan, Price, Tenant, display_prefix
+from control_plane.model import Billing, BillingKind, CachePolicy, Limits, Plan, Price, Tenant, display_prefix
 
 __all__ = ["DEMO_KEY_FILE", "DEMO_PLAN", "DEMO_TENANT", "seed_demo"]
 
@@ -32,6 +32,7 @@ def _demo_plan() -> Plan:
         description="Demo plan created by `tollway up`: generous limits, billed per token",
         limits=Limits(requests_per_minute=600, tokens_per_minute=200_000, max_concurrent_requests=64),
         billing=Billing(kind=BillingKind.PER_TOKEN),
+        cache=CachePolicy(enabled=False),
     )
 
 
@@ -90,6 +91,7 @@ def seed_demo(client: AdminClient, state_dir: Path, model: str) -> str:
                 input_per_1m_micro=150_000,
                 cached_input_per_1m_micro=75_000,
                 output_per_1m_micro=600_000,
+                cache_hit_per_1m_micro=30_000,
             )
         )
     state_dir.mkdir(parents=True, exist_ok=True)

@@ -24,9 +24,22 @@ from control_plane.model.body_limits import (
     GRPC_MESSAGE_HEADROOM_BYTES,
     MAX_REQUEST_BYTES_CEILING,
 )
+from control_plane.model.cache_policy import (
+    DEFAULT_CACHE_POLICY,
+    CacheLayer,
+    CacheNamespace,
+    CachePolicy,
+    CacheSettings,
+    HitBilling,
+    resolve_cache_policy,
+)
+from control_plane.model.cache_stats import CacheStats
 from control_plane.model.credential import CredentialName, UpstreamCredential, mask_secret
 from control_plane.model.headers import (
     BACKEND_HEADER,
+    CACHE_HEADER,
+    CACHE_LAYER_HEADER,
+    CACHE_SIMILARITY_HEADER,
     CLIENT_CREDENTIAL_HEADERS,
     GATEWAY_HEADER_PREFIX,
     MODEL_HEADER,
@@ -36,7 +49,7 @@ from control_plane.model.headers import (
 from control_plane.model.ledger import LedgerRecord, RequestOutcome
 from control_plane.model.model import Model, ModelName
 from control_plane.model.plan import Billing, BillingKind, Limits, Plan, PlanName
-from control_plane.model.price import PICO_PER_MICRO, Price, price_at, token_cost_pico
+from control_plane.model.price import PICO_PER_MICRO, Price, cache_hit_cost_pico, price_at, token_cost_pico
 from control_plane.model.registration import BackendRegistration, registration_problems
 from control_plane.model.registration_policy import RegistrationPolicy
 from control_plane.model.snapshot import RegistrySpec, Snapshot
@@ -56,7 +69,11 @@ from control_plane.model.xds_status import Nack, NodeStatus, ResourceStatus
 
 __all__ = [
     "BACKEND_HEADER",
+    "CACHE_HEADER",
+    "CACHE_LAYER_HEADER",
+    "CACHE_SIMILARITY_HEADER",
     "CLIENT_CREDENTIAL_HEADERS",
+    "DEFAULT_CACHE_POLICY",
     "DEFAULT_MAX_REQUEST_BYTES",
     "GATEWAY_HEADER_PREFIX",
     "GRPC_MESSAGE_HEADROOM_BYTES",
@@ -73,10 +90,16 @@ __all__ = [
     "BackendRegistration",
     "Billing",
     "BillingKind",
+    "CacheLayer",
+    "CacheNamespace",
+    "CachePolicy",
+    "CacheSettings",
+    "CacheStats",
     "CircuitBreakers",
     "ClusterHealth",
     "CredentialName",
     "HealthCheck",
+    "HitBilling",
     "HostHealth",
     "HostState",
     "KeyId",
@@ -108,6 +131,7 @@ __all__ = [
     "Timeouts",
     "TrafficPolicy",
     "UpstreamCredential",
+    "cache_hit_cost_pico",
     "display_prefix",
     "hash_secret",
     "host_state",
@@ -116,5 +140,6 @@ __all__ = [
     "new_key_secret",
     "price_at",
     "registration_problems",
+    "resolve_cache_policy",
     "token_cost_pico",
 ]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 __all__ = [
     "BACKEND_HEADER",
+    "CACHE_HEADER",
+    "CACHE_LAYER_HEADER",
+    "CACHE_SIMILARITY_HEADER",
     "CLIENT_CREDENTIAL_HEADERS",
     "GATEWAY_HEADER_PREFIX",
     "MODEL_HEADER",
@@ -23,6 +26,12 @@ BACKEND_HEADER = "x-tollway-backend"
 # Set by ext_proc to "1" on `stream: true` requests; Envoy routes streams to a route with a
 # time-to-first-byte per-try timeout (a non-streamed answer may legitimately take minutes).
 STREAM_HEADER = "x-tollway-stream"
+# On every chat-completion response of a gateway that runs the cache: `hit`, `miss` or `bypass` (not looked
+# up: no-cache / no-store, caching off for the tenant or model, or a request the cache never serves).
+CACHE_HEADER = "x-tollway-cache"
+# On hits: which layer answered (`exact` or `semantic`), and for semantic hits the cosine similarity.
+CACHE_LAYER_HEADER = "x-tollway-cache-layer"
+CACHE_SIMILARITY_HEADER = "x-tollway-cache-similarity"
 # Where clients put their Tollway key; never forwarded to a model server (the gateway's own upstream
 # credential, if any, is added by Envoy after these are removed).
 CLIENT_CREDENTIAL_HEADERS = ("authorization", "api-key", "x-api-key")

@@ -23,6 +23,8 @@ class RequestOutcome(StrEnum):
     REJECTED = "rejected"
     """Refused by the gateway before the upstream (quota, budget, model not allowed, bad request)."""
     CACHE_HIT = "cache_hit"
+    """Answered by the gateway's response cache; no upstream call. Tokens are the cached answer's when
+    the tenant's cache policy bills hits at the cache price, 0 when hits are free."""
     LOST = "lost"
     """The replica handling the request died; the reconciler billed what was reserved (estimated)."""
 

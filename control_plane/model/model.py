@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from control_plane.model.backend import Backend
+from control_plane.model.cache_policy import CachePolicy
 from control_plane.model.credential import CredentialName
 from control_plane.model.headers import CLIENT_CREDENTIAL_HEADERS, gateway_managed_header
 from control_plane.model.registration_policy import RegistrationPolicy
@@ -46,6 +47,11 @@ class Model(BaseModel):
         default_factory=dict,
         description="fixed, non-secret headers for every upstream request (e.g. openai-organization)",
     )
+    cache: CachePolicy | None = Field(
+        default=None,
+        description="response-cache settings for this model: `enabled: false` vetoes caching for every "
+        "tenant; layers, threshold and TTL override the tenant's (no namespace: sharing is a tenant opt-in)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Model:
@@ -62,6 +68,8 @@ class Model(BaseModel):
             raise ValueError(
                 f"model {self.name!r}: all backends must share one scheme and base path, got {sorted(paths)}"
             )
+        if self.cache is not None and self.cache.namespace is not None:
+            raise ValueError(f"model {self.name!r}: a cache namespace is set on plans or tenants, not models")
         if len(set(self.upstream_credentials)) != len(self.upstream_credentials):
             raise ValueError(f"model {self.name!r}: a credential is listed twice")
         for header, value in self.upstream_headers.items():

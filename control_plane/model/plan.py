@@ -12,6 +12,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from control_plane.model.cache_policy import CachePolicy
 from control_plane.model.model import ModelName
 
 __all__ = [
@@ -104,6 +105,19 @@ class Plan(BaseModel):
         ge=1,
         description="cap on a request's max_tokens (injected when the client sends none); bounds overshoot",
     )
+
+    cache: CachePolicy | None = Field(
+        default=None,
+        description="response cache for the plan's tenants (off unless enabled here or on a tenant)",
+    )
+
+    @model_validator(mode="after")
+    def _sharing_is_a_tenant_choice(self) -> Plan:
+        if self.cache is not None and self.cache.namespace is not None:
+            raise ValueError(
+                "a shared cache namespace is a tenant's opt-in: set it on the tenant, not the plan"
+            )
+        return self
 
     def allows_model(self, model: str) -> bool:
         return self.allowed_models is None or model in self.allowed_models

@@ -9,7 +9,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from control_plane.model.model import ModelName
 
-__all__ = ["PICO_PER_MICRO", "Price", "price_at", "token_cost_pico"]
+__all__ = ["PICO_PER_MICRO", "Price", "cache_hit_cost_pico", "price_at", "token_cost_pico"]
 
 PICO_PER_MICRO = 1_000_000
 """pico-units (1e-12) per micro-unit (1e-6)."""
@@ -25,6 +25,12 @@ class Price(BaseModel):
     input_per_1m_micro: int = Field(default=0, ge=0)
     output_per_1m_micro: int = Field(default=0, ge=0)
     cached_input_per_1m_micro: int = Field(default=0, ge=0)
+    cache_hit_per_1m_micro: int = Field(
+        default=0,
+        ge=0,
+        description="per 1M tokens (prompt + completion) of an answer served from the "
+        "gateway's response cache, for tenants whose cache policy bills hits at the cache price",
+    )
 
     @property
     def version(self) -> str:
@@ -57,3 +63,8 @@ def token_cost_pico(
         + cached * price.cached_input_per_1m_micro
         + completion_tokens * price.output_per_1m_micro
     )
+
+
+def cache_hit_cost_pico(price: Price | None, *, tokens: int) -> int:
+    """The cost in pico-units of `tokens` (prompt + completion) served from the response cache."""
+    return 0 if price is None else tokens * price.cache_hit_per_1m_micro

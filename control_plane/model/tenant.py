@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
+from control_plane.model.cache_policy import CachePolicy
 from control_plane.model.plan import Limits, PlanName
 
 __all__ = ["Tenant", "TenantId", "TenantStatus"]
@@ -37,6 +38,11 @@ class Tenant(BaseModel):
     status: TenantStatus = TenantStatus.ACTIVE
     overrides: Limits | None = Field(
         default=None, description="limits that replace the plan's for this tenant (only the fields set)"
+    )
+
+    cache: CachePolicy | None = Field(
+        default=None,
+        description="cache settings replacing the plan's for this tenant (only the fields set)",
     )
 
     @field_serializer("overrides")

@@ -4,7 +4,8 @@ A `SettleCommand` is plain strings, so the ledger writer can run it, spool it to
 and replay it later unchanged (the script's `billed` key makes every run after the first a no-op).
 
 Billing rules (`cost_for`), per `plan.billing.kind`:
-- per_token: `token_cost_pico(price at started_at, actual tokens)`;
+- per_token: `token_cost_pico(price at started_at, actual tokens)`; a cache hit: its tokens at the
+  price's `cache_hit_per_1m_micro` (a free hit carries no tokens);
 - per_call: `price_per_call_micro * PICO_PER_MICRO` when the outcome is OK, else 0;
 - monthly: only overage, computed inside the script from the tenant's month token total (the
   argument is left empty). Explicit zero usage is billed as zero; estimates are used only when the
@@ -34,6 +35,7 @@ from control_plane.model import (
     Plan,
     Price,
     RequestOutcome,
+    cache_hit_cost_pico,
     token_cost_pico,
 )
 from ext_proc.governance.quota_scripts import USAGE_DAY_TTL_S, USAGE_MONTH_TTL_S
@@ -122,6 +124,8 @@ def cost_for(
     billable = int(outcome in BILLABLE_OUTCOMES and tokens > 0)
     if terms.kind is BillingKind.MONTHLY:
         return "", billable
+    if outcome is RequestOutcome.CACHE_HIT:  # tokens are 0 for free hits (see HitBilling)
+        return str(cache_hit_cost_pico(price, tokens=tokens)), billable
     cost = token_cost_pico(
         price, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cached_tokens=cached_tokens
     )

@@ -14,9 +14,21 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from control_plane.model import BACKEND_HEADER, MODEL_HEADER, STREAM_HEADER, TENANT_HEADER, RequestOutcome
+from control_plane.model import (
+    BACKEND_HEADER,
+    MODEL_HEADER,
+    STREAM_HEADER,
+    TENANT_HEADER,
+    HitBilling,
+    RequestOutcome,
+    cache_hit_cost_pico,
+    resolve_cache_policy,
+    token_cost_pico,
+)
+from ext_proc.cache.contracts import CacheHit
+from ext_proc.cache.request_cache import RequestCache
 from ext_proc.errors import (
     BodyRequiredError,
     GatewayError,
@@ -29,6 +41,7 @@ from ext_proc.exchange import (
     Continue,
     HeaderEdit,
     HeadersEvent,
+    Immediate,
     Reply,
     ResponseBodyMode,
 )
@@ -58,6 +71,7 @@ class InferenceProcessor(PassThroughProcessor):
         "_admission",
         "_backend",
         "_body_parts",
+        "_cache",
         "_caller",
         "_endpoint",
         "_finished",
@@ -86,6 +100,7 @@ class InferenceProcessor(PassThroughProcessor):
         self._backend = ""
         self._sse: SseUsageReader | None = None
         self._stream = False
+        self._cache: RequestCache | None = None
 
     @property
     def endpoint(self) -> InferenceEndpoint:
@@ -111,7 +126,7 @@ class InferenceProcessor(PassThroughProcessor):
         self._body_parts = []
         caller = self._require_caller()
         try:
-            inference = self._read(body, caller)
+            inference, document = self._read(body, caller)
         except GatewayError as error:
             self._reject(error)
         self._inference = inference
@@ -133,6 +148,10 @@ class InferenceProcessor(PassThroughProcessor):
                 started_at=self._started_at,
             )
         )
+        if self._endpoint is InferenceEndpoint.CHAT_COMPLETIONS and self._services.cache is not None:
+            hit = await self._look_up_cache(caller, document)
+            if hit is not None:
+                return self._serve_hit(hit, inference)
         headers: list[tuple[str, str]] = [
             (MODEL_HEADER, self._model),
             (TENANT_HEADER, caller.principal.tenant),
@@ -145,7 +164,7 @@ class InferenceProcessor(PassThroughProcessor):
             HeaderEdit(set_headers=tuple(headers)), clear_route_cache=True, body=inference.upstream_body
         )
 
-    def _read(self, body: bytes, caller: Caller) -> InferenceRequest:
+    def _read(self, body: bytes, caller: Caller) -> tuple[InferenceRequest, dict[str, Any]]:
         document = parse_json_object(body)
         self._stream = document.get("stream") is True  # known even if the request is refused below
         table = self._services.models.current
@@ -165,7 +184,67 @@ class InferenceProcessor(PassThroughProcessor):
             raise ModelNotFoundError(inference.model)
         if not model_allowed(caller, canonical):
             raise PermissionDeniedError.model_not_allowed(inference.model)
-        return inference
+        return inference, document
+
+    # -- response cache --------------------------------------------------------------------------
+
+    async def _look_up_cache(self, caller: Caller, document: dict[str, Any]) -> CacheHit | None:
+        table = self._services.models.current
+        policy = caller.policy
+        settings = resolve_cache_policy(
+            policy.plan.cache,
+            policy.tenant.cache,
+            table.cache_policies.get(self._model) if table is not None else None,
+        )
+        self._cache = RequestCache.open(
+            self._services.cache,
+            headers=self._request.headers,
+            document=document,
+            tenant=caller.principal.tenant,
+            model=self._model,
+            settings=settings,
+        )
+        try:
+            return await self._cache.lookup()
+        except Exception:  # noqa: BLE001 -- the cache must never fail a request: treat it as a miss
+            _log.exception("cache lookup failed for request %s; served as a bypass", self._request.request_id)
+            self._cache = None
+            return None
+
+    def _serve_hit(self, hit: CacheHit, inference: InferenceRequest) -> Immediate:
+        """Answer from the cache: bill the hit (free, or at the cache price) and reply at once."""
+        cache, admission = self._cache, self._admission
+        assert cache is not None
+        assert admission is not None
+        answer = hit.answer
+        billed_tokens = cache.hit_billing is HitBilling.CACHE_PRICE
+        self._status = 200
+        self._finish(
+            RequestOutcome.CACHE_HIT,
+            prompt_tokens=answer.prompt_tokens if billed_tokens else 0,
+            completion_tokens=answer.completion_tokens if billed_tokens else 0,
+            cache_hit=True,
+        )
+        table = self._services.policies.current
+        price = table.price(self._model, self._started_at) if table is not None else None
+        tokens = answer.prompt_tokens + answer.completion_tokens
+        cache.record_saving(
+            hit,
+            full_cost_pico=token_cost_pico(
+                price,
+                prompt_tokens=answer.prompt_tokens,
+                completion_tokens=answer.completion_tokens,
+                cached_tokens=0,
+            ),
+            billed_cost_pico=cache_hit_cost_pico(price, tokens=tokens) if billed_tokens else 0,
+        )
+        return cache.hit_reply(
+            hit,
+            request_id=self._request.request_id,
+            stream=inference.stream,
+            include_usage=inference.stream and not inference.usage_injected,
+            extra_headers=admission.rate_limit_headers,
+        )
 
     # -- response --------------------------------------------------------------------------------
 
@@ -175,13 +254,18 @@ class InferenceProcessor(PassThroughProcessor):
         self._backend = event.headers.get(BACKEND_HEADER, "")
         remove = list(gateway_headers_of(event))
         set_headers = self._admission.rate_limit_headers if self._admission is not None else ()
+        if self._cache is not None:
+            set_headers = (*set_headers, *self._cache.headers())
         if self._admission is None or not 200 <= status < 300:
             self._finish(RequestOutcome.UPSTREAM_ERROR, error_code=f"upstream_{status}")
             return Continue(HeaderEdit(set_headers, tuple(remove)), response_body_mode=ResponseBodyMode.NONE)
         if event.headers.get("content-type", "").startswith(_SSE):
             inference = self._inference
+            cache = self._cache
             self._sse = SseUsageReader(
-                self._services.tokens, strip_usage_chunk=inference is not None and inference.usage_injected
+                self._services.tokens,
+                strip_usage_chunk=inference is not None and inference.usage_injected,
+                on_document=cache.observe_chunk if cache is not None and cache.storing else None,
             )
             remove.append("content-length")  # a STREAMED body must not keep a fixed length
             mode = ResponseBodyMode.STREAMED
@@ -196,11 +280,15 @@ class InferenceProcessor(PassThroughProcessor):
                 complete = self._sse.done and not self._sse.error_event
                 outcome = RequestOutcome.OK if complete else RequestOutcome.UPSTREAM_CUT
                 self._finish_with(outcome, self._sse.usage, self._sse.delivered_tokens)
+                if self._cache is not None:
+                    self._cache.complete_stream(done=self._sse.done, error=self._sse.error_event)
             return Continue(body=replacement) if replacement is not None else Continue()
         if event.end_of_stream:
             usage, document = usage_from_json_body(event.body)
             delivered = output_text_tokens(document, self._services.tokens) if document is not None else 0
             self._finish_with(RequestOutcome.OK, usage, delivered)
+            if self._cache is not None:
+                self._cache.complete_json(document)
         return Continue()
 
     async def close(self) -> None:
@@ -238,6 +326,7 @@ class InferenceProcessor(PassThroughProcessor):
         cached_tokens: int = 0,
         estimated: bool = False,
         error_code: str = "",
+        cache_hit: bool = False,
     ) -> None:
         if self._finished or self._admission is None:
             return
@@ -254,6 +343,7 @@ class InferenceProcessor(PassThroughProcessor):
                 estimated=estimated,
                 backend=self._backend,
                 error_code=error_code,
+                cache_hit=cache_hit,
             ),
         )
 

@@ -10,13 +10,11 @@ from typing import Any
 
 import httpx
 import openai
-import orjson
 import pytest
-import redis
 
-from control_plane.keys import tenant_ledger
 from control_plane.launcher import StackInfo
 from control_plane.model import Backend, Limits, Model, Timeouts, TrafficPolicy
+from tests.support.ledger import ledger_records
 from tests.support.mock_fleet import MockFleet
 from tests.support.tenants import ProvisionedTenant, TenantFactory
 
@@ -86,18 +84,7 @@ def _consume(
 
 
 def _records(info: StackInfo, tenant: str, request_id: str) -> list[dict[str, Any]]:
-    """The tenant's ledger records of `request_id`, once at least one was written (the writer is async)."""
-    store = redis.Redis.from_url(info.redis_url)
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            records = [orjson.loads(fields[b"r"]) for _id, fields in store.xrange(tenant_ledger(tenant))]
-            mine = [r for r in records if r["request_id"] == request_id]
-            if mine or time.monotonic() > deadline:
-                return mine
-            time.sleep(0.05)
-    finally:
-        store.close()
+    return ledger_records(info.redis_url, tenant, request_id)
 
 
 @pytest.mark.parametrize("fault", ["x-mock-cut-after", "x-mock-stall-after"])

@@ -12,6 +12,7 @@ from control_plane.admin_client import AdminClient
 from control_plane.keystore import KeyStore
 from control_plane.model import ApiKey, NodeStatus, Snapshot
 from control_plane.registry import Registry
+from tests.support.cache_admin_fakes import MemoryCacheAdmin
 
 
 class MemoryRegistryStore:
@@ -104,6 +105,7 @@ class AdminHarness:
     records: MemoryKeyRecords = field(default_factory=MemoryKeyRecords)
     usage: MemoryUsageReader = field(default_factory=MemoryUsageReader)
     xds_status: MemoryXdsStatusStore = field(default_factory=MemoryXdsStatusStore)
+    cache: MemoryCacheAdmin = field(default_factory=MemoryCacheAdmin)
 
     def __post_init__(self) -> None:
         self.registry = Registry(self.store)
@@ -114,6 +116,7 @@ class AdminHarness:
             keys_port=self.keys,
             usage_port=self.usage,
             admin_token=ADMIN_TOKEN,
+            cache_port=self.cache,
         )
 
     def admin_client(self) -> AdminClient:

@@ -67,6 +67,7 @@ async def test_plan_tenant_price_crud(client: httpx.AsyncClient) -> None:
             "plan": "gold",
             "status": "active",
             "overrides": {"requests_per_minute": 120},
+            "cache": None,
         }
     ]
     prices = (await client.get("/admin/v1/prices/llama")).json()["prices"]

@@ -1,0 +1,65 @@
+"""Per-tenant cache counters: counted in memory on the request path, added to Redis once a second.
+
+One `HINCRBY` per request would add a Redis write to every request; instead `run_flusher` adds the
+accumulated counts of every tenant in one pipeline. Counts that cannot be written (Redis down) are
+kept and retried, up to `max_tenants` tenants; the counters are statistics, not billing (the ledger
+records every hit exactly), so losing some in a long outage is acceptable and logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from control_plane.keys import CACHE_STAT_FIELDS, tenant_cache_stats
+
+__all__ = ["CacheStatsRecorder"]
+
+_log = logging.getLogger(__name__)
+
+
+class CacheStatsRecorder:
+    def __init__(self, client: aioredis.Redis | None, *, interval_s: float = 1.0, max_tenants: int = 100_000):
+        self._client = client
+        self._interval_s = interval_s
+        self._max_tenants = max_tenants
+        self._pending: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
+
+    def count(self, tenant: str, field: str, amount: int = 1) -> None:
+        if field not in CACHE_STAT_FIELDS:
+            raise ValueError(f"unknown cache stat {field!r}")
+        if amount and (tenant in self._pending or len(self._pending) < self._max_tenants):
+            self._pending[tenant][field] += amount
+
+    def pending(self, tenant: str) -> dict[str, int]:
+        """Counts not written to Redis yet (tests, and the final flush)."""
+        return dict(self._pending.get(tenant, {}))
+
+    async def flush(self) -> bool:
+        """Write what was counted; True if nothing is left pending."""
+        if not self._pending or self._client is None:
+            return not self._pending
+        batch, self._pending = self._pending, defaultdict(lambda: defaultdict(int))
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for tenant, fields in batch.items():
+                    for field, amount in fields.items():
+                        pipe.hincrby(tenant_cache_stats(tenant), field, amount)
+                await pipe.execute()
+        except (RedisError, OSError, TimeoutError):
+            for tenant, fields in batch.items():  # keep them for the next round
+                for field, amount in fields.items():
+                    self.count(tenant, field, amount)
+            _log.warning("cache stats not written (Redis unavailable); %d tenants kept", len(self._pending))
+            return False
+        return True
+
+    async def run_flusher(self) -> None:
+        """Flush every `interval_s`, forever (run as a task; cancel, then `flush`, to stop)."""
+        while True:
+            await asyncio.sleep(self._interval_s)
+            await self.flush()
