@@ -81,6 +81,7 @@ async def serve(
             billing=governance.billing,
             tokens=tokens,
             cache=cached.cache,
+            max_json_response_bytes=settings.max_request_bytes,
         )
         await _serve_grpc(settings, services, codec, first_table, follower, stop)
 

@@ -83,14 +83,15 @@ class HeaderEdit:
 
 
 class ResponseBodyMode(Enum):
-    """How Envoy sends this request's response body to ext_proc (a per-request override)."""
+    """How Envoy sends this request's response body to ext_proc (a per-request override).
+
+    There is no BUFFERED: Envoy 1.40 hangs a BUFFERED response whose body passes the buffer limit while
+    the response-headers reply is pending (see `ext_proc.response_usage`)."""
 
     NONE = "NONE"
     """Not at all (errors, or nothing to read)."""
-    BUFFERED = "BUFFERED"
-    """Whole, in one message (JSON responses)."""
     STREAMED = "STREAMED"
-    """Chunk by chunk as Envoy reads it (SSE); chunks do not align with events."""
+    """Chunk by chunk as Envoy reads it (JSON and SSE); chunks do not align with events."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ def _demo_plan() -> Plan:
         description="Demo plan created by `tollway up`: generous limits, billed per token",
         limits=Limits(requests_per_minute=600, tokens_per_minute=200_000, max_concurrent_requests=64),
         billing=Billing(kind=BillingKind.PER_TOKEN),
-        cache=CachePolicy(enabled=False),
+        cache=CachePolicy(enabled=True),  # exact + semantic, free hits: try a question twice
     )
 
 

@@ -50,10 +50,10 @@ from ext_proc.openai_request import InferenceEndpoint, InferenceRequest, parse_j
 from ext_proc.processor import PassThroughProcessor, RequestInfo
 from ext_proc.processors.caller import Caller, gateway_headers_of, identify, model_allowed
 from ext_proc.response_usage import (
+    JsonBodyReader,
     SseUsageReader,
     Usage,
     output_text_tokens,
-    usage_from_json_body,
 )
 from ext_proc.services import GatewayServices
 
@@ -76,6 +76,7 @@ class InferenceProcessor(PassThroughProcessor):
         "_endpoint",
         "_finished",
         "_inference",
+        "_json",
         "_model",
         "_request",
         "_services",
@@ -99,6 +100,7 @@ class InferenceProcessor(PassThroughProcessor):
         self._status = 0
         self._backend = ""
         self._sse: SseUsageReader | None = None
+        self._json: JsonBodyReader | None = None
         self._stream = False
         self._cache: RequestCache | None = None
 
@@ -267,11 +269,12 @@ class InferenceProcessor(PassThroughProcessor):
                 strip_usage_chunk=inference is not None and inference.usage_injected,
                 on_document=cache.observe_chunk if cache is not None and cache.storing else None,
             )
-            remove.append("content-length")  # a STREAMED body must not keep a fixed length
-            mode = ResponseBodyMode.STREAMED
+            remove.append("content-length")  # the usage chunk may be cut out: the length may change
         else:
-            mode = ResponseBodyMode.BUFFERED
-        return Continue(HeaderEdit(set_headers, tuple(remove)), response_body_mode=mode)
+            self._json = JsonBodyReader(max_bytes=self._services.max_json_response_bytes)
+        # STREAMED for JSON too (see `ext_proc.response_usage`): the body is never changed, so a JSON
+        # response keeps its content-length.
+        return Continue(HeaderEdit(set_headers, tuple(remove)), response_body_mode=ResponseBodyMode.STREAMED)
 
     async def response_body(self, event: BodyEvent) -> Reply:
         if self._sse is not None:
@@ -283,12 +286,14 @@ class InferenceProcessor(PassThroughProcessor):
                 if self._cache is not None:
                     self._cache.complete_stream(done=self._sse.done, error=self._sse.error_event)
             return Continue(body=replacement) if replacement is not None else Continue()
-        if event.end_of_stream:
-            usage, document = usage_from_json_body(event.body)
-            delivered = output_text_tokens(document, self._services.tokens) if document is not None else 0
-            self._finish_with(RequestOutcome.OK, usage, delivered)
-            if self._cache is not None:
-                self._cache.complete_json(document)
+        if self._json is not None:
+            self._json.feed(event.body)
+            if event.end_of_stream:
+                usage, document = self._json.finish()
+                delivered = output_text_tokens(document, self._services.tokens) if document is not None else 0
+                self._finish_with(RequestOutcome.OK, usage, delivered)
+                if self._cache is not None:
+                    self._cache.complete_json(document)
         return Continue()
 
     async def close(self) -> None:

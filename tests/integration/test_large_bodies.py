@@ -19,6 +19,9 @@ import openai
 import pytest
 
 from control_plane.launcher import StackInfo
+from control_plane.model import Limits
+from tests.support.ledger import ledger_records
+from tests.support.tenants import TenantFactory
 
 LIMIT = 8 * 1024 * 1024  # the stack runs with the default `max_request_bytes`
 SYSTEM_WORDS = 20_000  # "lorem " * n: the mock counts n words (+1 for the user's "hi")
@@ -231,14 +234,19 @@ def _echo(info: StackInfo, auth: dict[str, str], words: int) -> httpx.Response:
     return httpx.post(f"{info.listener_url}/chat/completions", content=body, headers=headers, timeout=60)
 
 
-def test_json_responses_are_buffered_up_to_the_same_limit(info: StackInfo, auth: dict[str, str]) -> None:
-    """Non-stream JSON responses are BUFFERED for ext_proc (usage) under the listener's buffer limit."""
-    under = _echo(info, auth, 300_000)  # ≈ 3.5 MB
-    assert under.status_code == 200
-    assert 3_000_000 < len(under.content) < LIMIT
-    assert under.json()["usage"]["completion_tokens"] == 300_000
-
-    over = _echo(info, auth, 1_000_000)  # ≈ 13 MB: Envoy's 500 `response_payload_too_large`, as JSON
-    assert over.status_code == 500
-    assert over.headers.get("x-request-id")
-    assert over.json()["error"]["code"] == "response_too_large"
+def test_json_responses_of_any_size_pass_whole_and_are_billed_from_their_usage(
+    info: StackInfo, tenants: TenantFactory
+) -> None:
+    """JSON responses are STREAMED through ext_proc, never buffered by Envoy: one past the buffer limit
+    (≈ 13 MB) reaches the client whole and is billed from the `usage` at its end. (BUFFERED hung such a
+    response whenever it arrived before ext_proc had answered its headers.)"""
+    tenant = tenants.create(Limits())
+    for words in (300_000, 1_000_000, 300_000, 1_000_000):  # ≈ 3.5 MB, ≈ 13 MB: under and past the limit
+        response = _echo(info, tenant.headers, words)
+        assert response.status_code == 200
+        document = response.json()
+        assert document["usage"]["completion_tokens"] == words
+        assert len(response.content) == int(response.headers["content-length"])
+        assert len(document["choices"][0]["message"]["content"].split()) == words
+        (record,) = ledger_records(info.redis_url, tenant.id, response.headers["x-request-id"])
+        assert (record["completion_tokens"], record["estimated"]) == (words, False)

@@ -97,7 +97,7 @@ def _connection_manager(options: TranslateOptions) -> HttpConnectionManager:
 
 def _ext_proc(options: TranslateOptions) -> ExternalProcessor:
     """Headers and the buffered request body go to ext_proc, and the response headers, so that it picks
-    the response body mode per request (`mode_override`: BUFFERED, STREAMED or NONE)."""
+    the response body mode per request (`mode_override`: STREAMED or NONE)."""
     return ExternalProcessor(
         grpc_service=GrpcService(
             envoy_grpc=GrpcServiceEnvoyGrpc(

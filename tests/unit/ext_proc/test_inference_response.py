@@ -3,14 +3,18 @@ read from JSON and SSE bodies, and exactly one `finish` per admitted request how
 
 from __future__ import annotations
 
+import dataclasses
 from itertools import pairwise
 from typing import Any
 
+import orjson
 import pytest
 
 from control_plane.model import RequestOutcome
 from ext_proc.governance.contracts import RequestResult
+from ext_proc.processors import openai_processors
 from ext_proc.server import StreamSession
+from ext_proc.services import GatewayServices
 from tests.support.governance_fakes import (
     RATE_LIMIT_HEADERS,
     RESERVED_COST_PICO,
@@ -41,7 +45,7 @@ DONE = b"data: [DONE]\n\n"
 UPSTREAM_STREAM = b"".join(EVENTS) + USAGE_EVENT + DONE
 STREAM_USAGE = {"prompt_tokens": 11, "completion_tokens": 2, "cached_tokens": 4}
 
-NONE_MODE, STREAMED_MODE, BUFFERED_MODE = 0, 1, 2  # envoy ProcessingMode.BodySendMode
+NONE_MODE, STREAMED_MODE = 0, 1  # envoy ProcessingMode.BodySendMode
 
 
 async def _admit(
@@ -121,7 +125,7 @@ async def test_event_stream_is_streamed_without_length_or_backend(
     assert billing.finished == []
 
 
-async def test_json_is_buffered_with_rate_limit_headers(
+async def test_json_is_streamed_with_its_length_and_rate_limit_headers(
     session: StreamSession, driver, billing: FakeBilling
 ) -> None:
     await _admit(session, driver)
@@ -130,7 +134,7 @@ async def test_json_is_buffered_with_rate_limit_headers(
     mutation = response.response_headers.response.header_mutation
     assert list(mutation.remove_headers) == ["x-tollway-backend"]
     assert driver.set_headers(mutation) == {name: (value, 2) for name, value in RATE_LIMIT_HEADERS}
-    assert response.mode_override.response_body_mode == BUFFERED_MODE
+    assert response.mode_override.response_body_mode == STREAMED_MODE  # never BUFFERED (see response_usage)
     assert billing.finished == []
 
 
@@ -198,6 +202,42 @@ async def test_json_body_is_billed_once_from_its_usage(
     await session.close()
     assert billing.results == [_result(clock, RequestOutcome.OK, **expected)]
     assert billing.rejected == []
+
+
+@pytest.mark.parametrize("pieces", [2, 7, 40])
+async def test_json_body_in_chunks_is_read_whole(
+    session: StreamSession, driver, billing: FakeBilling, clock: FixedClock, pieces: int
+) -> None:
+    await _admit(session, driver)
+    await driver.answer(session, driver.response_headers(200, extra=BACKEND))
+    body = orjson.dumps(_completion({"prompt_tokens": 17, "completion_tokens": 5}))
+    step = -(-len(body) // pieces)
+    chunks = [body[i : i + step] for i in range(0, len(body), step)]
+    for chunk in chunks[:-1]:
+        response = await driver.answer(session, driver.response_body(chunk, end_of_stream=False))
+        assert response.response_body.ListFields() == []
+        assert billing.finished == []
+    await driver.answer(session, driver.response_body(chunks[-1]))
+    assert billing.results == [
+        _result(clock, RequestOutcome.OK, prompt_tokens=17, completion_tokens=5, cached_tokens=0)
+    ]
+
+
+async def test_json_body_past_the_cap_is_billed_from_the_usage_in_its_tail(
+    services: GatewayServices, driver, billing: FakeBilling, clock: FixedClock
+) -> None:
+    session = StreamSession(openai_processors(dataclasses.replace(services, max_json_response_bytes=1024)))
+    await _admit(session, driver)
+    await driver.answer(session, driver.response_headers(200, extra=BACKEND))
+    document = _completion({"prompt_tokens": 17, "completion_tokens": 50_000})
+    document["choices"][0]["message"]["content"] = "word " * 50_000
+    body = orjson.dumps(document)
+    for start in range(0, len(body), 16_384):
+        end = start + 16_384 >= len(body)
+        await driver.answer(session, driver.response_body(body[start : start + 16_384], end_of_stream=end))
+    assert billing.results == [
+        _result(clock, RequestOutcome.OK, prompt_tokens=17, completion_tokens=50_000, cached_tokens=0)
+    ]
 
 
 async def test_json_body_that_is_not_json_is_billed_as_estimated(

@@ -100,7 +100,7 @@ async def test_every_phase_is_answered_in_order(client: ExtProcClient, driver, b
     await call.write(driver.response_headers(200, "application/json"))
     third = await call.read()
     assert third.WhichOneof("response") == "response_headers"
-    assert third.mode_override.response_body_mode == 2  # BUFFERED
+    assert third.mode_override.response_body_mode == 1  # STREAMED
     usage = {"prompt_tokens": 3, "completion_tokens": 4}
     await call.write(driver.response_body({"choices": [], "usage": usage}))
     assert (await call.read()).WhichOneof("response") == "response_body"

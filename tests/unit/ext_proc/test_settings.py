@@ -19,7 +19,7 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, level: str) 
     assert settings.log_level == level.upper()
     assert settings.use_uvloop is False
     assert settings.max_request_bytes == 8 * 1024 * 1024
-    assert settings.max_message_bytes == 9 * 1024 * 1024  # the body limit + 1 MiB of envelope
+    assert settings.max_message_bytes == 17 * 1024 * 1024  # twice the body limit + 1 MiB of envelope
     assert settings.snapshot_wait_s == 10
     assert (settings.host, settings.redis_url) == ("127.0.0.1", "redis://127.0.0.1:6379/0")
 
@@ -41,4 +41,4 @@ def test_one_setting_sizes_the_grpc_messages(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("TOLLWAY_EXT_PROC_MAX_REQUEST_BYTES", str(20_000_000))
     settings = ExtProcSettings()
     assert settings.max_request_bytes == 20_000_000
-    assert settings.max_message_bytes == 20_000_000 + GRPC_MESSAGE_HEADROOM_BYTES
+    assert settings.max_message_bytes == 40_000_000 + GRPC_MESSAGE_HEADROOM_BYTES
