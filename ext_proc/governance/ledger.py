@@ -208,6 +208,10 @@ class RedisBillingSink:
             self._down_until = time.monotonic() + self._retry_s
             _logger.warning("ledger write failed (%s); spooling %d records", type(exc).__name__, len(batch))
             return False
+        except Exception:  # a client bug on a broken connection must not lose records: keep them
+            self._down_until = time.monotonic() + self._retry_s
+            _logger.exception("ledger write failed unexpectedly; spooling %d records", len(batch))
+            return False
         dead: list[SettleCommand] = []
         for command, outcome in zip(batch, results, strict=True):
             if isinstance(outcome, ResponseError):
@@ -219,23 +223,32 @@ class RedisBillingSink:
         return True
 
     async def replay_once(self) -> int:
-        """Re-run every spooled command; the number of files fully replayed."""
+        """Re-run every spooled command; the number of files fully replayed.
+
+        Files not replayed (Redis failed midway, or anything raised) go back to the ready set: a file
+        left claimed would not be replayed again before the process restarts."""
         claimed = await asyncio.to_thread(self.spool.claim)
         replayed = 0
-        for index, path in enumerate(claimed):
-            commands = await asyncio.to_thread(Spool.read, path)
-            ok = True
-            for start in range(0, len(commands), _BATCH):
-                if not await self.execute(commands[start : start + _BATCH]):
-                    ok = False
-                    break
-            if not ok:
-                for rest in claimed[index:]:
-                    await asyncio.to_thread(self.spool.give_back, rest)
-                return replayed
-            await asyncio.to_thread(self.spool.done, path)
-            replayed += 1
-        return replayed
+        try:
+            for path in claimed:
+                commands = await asyncio.to_thread(Spool.read, path)
+                for start in range(0, len(commands), _BATCH):
+                    if not await self.execute(commands[start : start + _BATCH]):
+                        return replayed
+                await asyncio.to_thread(self.spool.done, path)
+                replayed += 1
+                _logger.info("replayed %d spooled ledger records (%s)", len(commands), path.name)
+            return replayed
+        finally:
+            self._give_back(claimed[replayed:])
+
+    def _give_back(self, paths: Sequence[Path]) -> None:
+        # Synchronous on purpose: it also runs while the task is being cancelled (renames are quick).
+        for path in paths:
+            try:
+                self.spool.give_back(path)
+            except OSError:
+                _logger.exception("could not return spool file %s to the ready set", path.name)
 
     async def run_replayer(self, interval_s: float = 1.0) -> None:
         """Replay the spool whenever it holds records and Redis looks reachable (task; cancel to stop)."""

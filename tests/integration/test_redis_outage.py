@@ -77,6 +77,17 @@ class _Probe:
         return float("inf")
 
 
+def _spool_report(stack: Stack, state_dir: Path) -> str:
+    """What each ext_proc did with its spool (shown when records are missing)."""
+    files = sorted(str(p.relative_to(state_dir)) for p in Path(state_dir, "spool").rglob("*") if p.is_file())
+    lines = [f"spool files: {files}"]
+    for name, process in stack.processes.items():
+        if name.startswith("ext_proc"):
+            tail = process.log_tail(400).splitlines()
+            lines += [f"{name}: {line}" for line in tail if "spool" in line or "ledger" in line][-15:]
+    return "\n".join(lines)
+
+
 def test_redis_outage_matches_the_failure_table_and_loses_no_ledger_record(outage_stack: Stack) -> None:
     info: StackInfo | None = outage_stack.info
     assert info is not None
@@ -145,7 +156,7 @@ def test_redis_outage_matches_the_failure_table_and_loses_no_ledger_record(outag
     while store.xlen(tenant_ledger(tenant.id)) < expected and time.monotonic() < deadline:
         time.sleep(0.2)
     time.sleep(1.0)
-    assert store.xlen(tenant_ledger(tenant.id)) == expected
+    assert store.xlen(tenant_ledger(tenant.id)) == expected, _spool_report(outage_stack, Path(info.state_dir))
     spool_files = [p for p in Path(info.state_dir, "spool").rglob("*") if p.is_file() and p.stat().st_size]
     assert spool_files == [], spool_files  # everything replayed
     store.close()

@@ -112,6 +112,43 @@ async def test_spool_while_redis_is_down_then_replay_exactly_once(
     assert sum(r.prompt_tokens for r in got) == sum(10 + i for i in range(5))
 
 
+async def test_a_replay_that_raises_midway_returns_its_files_and_the_next_one_bills_them(
+    valkey: ValkeyServer, redis_client: aioredis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    holder = holder_for(snapshot())
+    spool_dir = tmp_path / "spool"
+    gov = Governance(redis_client, holder, spool_dir)
+    admissions = [await gov.gate.admit(request(holder, f"r{i}", prompt=10)) for i in range(4)]
+    valkey.stop()
+    for index, admission in enumerate(admissions):
+        gov.billing.finish(admission, ok(10, 1))
+        await gov.flush()
+        if index < 3:
+            gov.billing.spool.claim()  # seal: one ready file per record
+            for claimed in spool_dir.glob("*.replaying-*"):
+                gov.billing.spool.give_back(claimed)
+    valkey.start()
+    real_execute = gov.billing.execute
+    calls = 0
+
+    async def execute_then_break(batch):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("a client bug on a half-closed connection")
+        return await real_execute(batch)
+
+    monkeypatch.setattr(gov.billing, "execute", execute_then_break)
+    with pytest.raises(RuntimeError):
+        await gov.billing.replay_once()
+    assert list(spool_dir.glob("*.replaying-*")) == []  # nothing left claimed
+    assert len(list(spool_dir.glob("*.ready"))) == 3
+    monkeypatch.setattr(gov.billing, "execute", real_execute)
+    assert await gov.billing.replay_once() == 3
+    got = await records(redis_client)
+    assert sorted(r.request_id for r in got) == [f"r{i}" for i in range(4)]
+
+
 async def test_runtime_stop_drains_the_queue_to_the_spool(
     valkey: ValkeyServer, redis_client: aioredis.Redis, tmp_path: Path
 ) -> None:
