@@ -80,6 +80,11 @@ def create_app(
 
 async def run(settings: AdminSettings) -> None:
     client = connect(settings.redis_url)
+    cache_client = (
+        connect(settings.cache_redis_url)
+        if settings.cache_redis_url is not None and settings.cache_redis_url != settings.redis_url
+        else client
+    )
     registry_service = Registry(RedisRegistryStore(client))
     app = create_app(
         registry_port=registry_service,
@@ -92,7 +97,7 @@ async def run(settings: AdminSettings) -> None:
         registration_token=(
             settings.registration_token.get_secret_value() if settings.registration_token is not None else ""
         ),
-        cache_port=CacheAdmin(client),
+        cache_port=CacheAdmin(client, entries=cache_client),
     )
     config = uvicorn.Config(
         app,
@@ -105,4 +110,6 @@ async def run(settings: AdminSettings) -> None:
     try:
         await uvicorn.Server(config).serve()
     finally:
+        if cache_client is not client:
+            await cache_client.aclose()
         await client.aclose()

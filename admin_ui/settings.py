@@ -17,6 +17,11 @@ class AdminSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8081, ge=1, le=65535)
     redis_url: str = "redis://127.0.0.1:6379/0"
+    cache_redis_url: str | None = Field(
+        default=None,
+        description="the response cache's own Redis, where purges go (the same as ext_proc's "
+        "TOLLWAY_EXT_PROC_CACHE_REDIS_URL); default: `redis_url`",
+    )
     token: SecretStr = Field(min_length=16, description="bearer token the CLI and API clients present")
     registration_token: SecretStr | None = Field(
         default=None,

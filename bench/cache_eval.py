@@ -25,12 +25,12 @@ SWEEP = [0.80, 0.82, 0.84, 0.86, 0.88, 0.90, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98]
 
 def row(name: str, stats: Stats) -> str:
     return (
-        f"  {name:<22} {stats.pairs:>5} {stats.same:>5} {stats.different:>5} {stats.hits:>5}"
+        f"  {name:<22} {stats.pairs:>5} {stats.partitioned:>5} {stats.same:>5} {stats.different:>5} {stats.hits:>5}"
         f" {stats.precision:>9.3f} {stats.hit_rate:>8.3f} {stats.trap_precision:>9.3f}"
     )
 
 
-HEADER = f"  {'':<22} {'pairs':>5} {'same':>5} {'diff':>5} {'hits':>5} {'precision':>9} {'hit rate':>8} {'trap prec':>9}"
+HEADER = f"  {'':<22} {'pairs':>5} {'part.':>5} {'same':>5} {'diff':>5} {'hits':>5} {'precision':>9} {'hit rate':>8} {'trap prec':>9}"
 
 
 def print_report(report: EvaluationReport) -> None:

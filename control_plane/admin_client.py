@@ -158,6 +158,10 @@ class AdminClient:
             return self._call("GET", "/admin/v1/cache/stats")
         return self._call("GET", f"/admin/v1/tenants/{tenant}/cache")
 
+    def reset_cache_stats(self, tenant: str) -> dict[str, Any]:
+        """Zero a tenant's cache counters; the counters after the reset."""
+        return self._call("POST", f"/admin/v1/tenants/{tenant}/cache/stats/reset", {})
+
     def purge_tenant_cache(self, tenant: str) -> dict[str, Any]:
         return self._call("POST", f"/admin/v1/tenants/{tenant}/cache/purge", {})
 

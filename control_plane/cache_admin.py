@@ -28,7 +28,7 @@ from control_plane.keys import (
 )
 from control_plane.model import CacheStats
 
-__all__ = ["CacheAdmin"]
+__all__ = ["CacheAdmin", "purge_cache_namespace"]
 
 _log = logging.getLogger(__name__)
 _UNREACHABLE = "the cache store (Redis/Valkey) is unreachable"
@@ -49,11 +49,27 @@ def _stats(tenant: str, raw: dict[bytes | str, bytes | str]) -> CacheStats:
     return CacheStats(tenant=tenant, **counters)
 
 
-class CacheAdmin:
-    """Cache counters and purges over redis.asyncio (the admin API's `CachePort`)."""
+async def purge_cache_namespace(client: aioredis.Redis, namespace: str) -> int:
+    """Bump `namespace`'s generation, then announce it on the feed; the new generation.
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    Raises RedisError/OSError when the bump or the announcement fails (the caller reports it; a bump
+    without its announcement is already effective, see the module doc)."""
+    generation = int(await client.incr(cache_generation(namespace)))
+    event = encode_feed_event(NamespacePurged(namespace=namespace, generation=generation))
+    fields: dict[FieldT, EncodableT] = {name: value for name, value in event.items()}
+    await client.xadd(CACHE_FEED, fields, maxlen=CACHE_FEED_MAXLEN, approximate=True)
+    return generation
+
+
+class CacheAdmin:
+    """Cache counters and purges over redis.asyncio (the admin API's `CachePort`).
+
+    Counters live with governance state (`client`); entries, generations and the index feed live in the
+    cache's Redis (`entries`), which a deployment may keep separate (ext_proc's `cache_redis_url`)."""
+
+    def __init__(self, client: aioredis.Redis, *, entries: aioredis.Redis | None = None) -> None:
         self._client = client
+        self._entries = entries if entries is not None else client
 
     async def stats(self, tenant: str) -> CacheStats:
         """The tenant's counters; all 0 when its cache never counted anything."""
@@ -96,10 +112,7 @@ class CacheAdmin:
 
     async def _purge(self, namespace: str) -> int:
         try:
-            generation = int(await self._client.incr(cache_generation(namespace)))
-            event = encode_feed_event(NamespacePurged(namespace=namespace, generation=generation))
-            fields: dict[FieldT, EncodableT] = {name: value for name, value in event.items()}
-            await self._client.xadd(CACHE_FEED, fields, maxlen=CACHE_FEED_MAXLEN, approximate=True)
+            generation = await purge_cache_namespace(self._entries, namespace)
         except (RedisError, OSError) as exc:
             raise StoreUnavailableError(_UNREACHABLE) from exc
         _log.info("cache namespace %s purged: generation %d", namespace, generation)

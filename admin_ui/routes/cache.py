@@ -36,6 +36,14 @@ async def get_tenant_cache_stats(tenant_id: str, registry: RegistryDep, cache: C
     return await cache.stats(await _existing_tenant(registry, tenant_id))
 
 
+@router.post("/tenants/{tenant_id}/cache/stats/reset")
+async def reset_tenant_cache_stats(tenant_id: str, registry: RegistryDep, cache: CacheDep) -> CacheStats:
+    """Zero the tenant's cache counters (cached answers are kept); the counters after the reset."""
+    tenant = await _existing_tenant(registry, tenant_id)
+    await cache.reset_stats(tenant)
+    return await cache.stats(tenant)
+
+
 @router.post("/tenants/{tenant_id}/cache/purge", response_model_exclude_none=True)
 async def purge_tenant_cache(tenant_id: str, registry: RegistryDep, cache: CacheDep) -> CachePurged:
     """Invalidate every answer cached in the tenant's own namespace. Shared namespaces the tenant uses

@@ -1,4 +1,4 @@
-"""`tollway cache stats|purge`: the response cache's counters per tenant, and purges."""
+"""`tollway cache stats|reset-stats|purge`: the response cache's counters per tenant, and purges."""
 
 from __future__ import annotations
 
@@ -51,6 +51,23 @@ def cache_stats(
         return
     rows = [stats_row(result)] if tenant is not None else [stats_row(s) for s in result["tenants"]]
     print_table(STATS_HEADERS, rows)
+
+
+@app.command("reset-stats")
+def cache_reset_stats(
+    tenant: Annotated[str, typer.Argument(help="tenant id")],
+    state_dir: StateDirOpt = Path(".tollway"),
+    admin_url: AdminUrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Zero TENANT's cache counters (cached answers are kept; see `purge` for those)."""
+    with admin(state_dir, admin_url, token) as client:
+        result = client.reset_cache_stats(tenant)
+    if as_json:
+        print_json(result)
+        return
+    typer.echo(f"reset: cache counters of tenant {result['tenant']}")
 
 
 @app.command("purge")

@@ -23,6 +23,11 @@ class StackSettings(BaseSettings):
     redis_url: str | None = Field(
         default=None, description="use this Redis/Valkey instead of embedded Valkey"
     )
+    cache_redis_url: str | None = Field(
+        default=None,
+        description="a separate Redis/Valkey for response-cache entries and its index feed (ext_proc writes "
+        "them, the admin API purges them); default: the governance Redis",
+    )
     listener_port: int = Field(default=8080, ge=0, le=65535)
     admin_port: int = Field(default=8081, ge=0, le=65535)
     xds_port: int = Field(default=0, ge=0, le=65535)

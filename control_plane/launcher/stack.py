@@ -259,6 +259,7 @@ class Stack:
             "TOLLWAY_ADMIN_REGISTRATION_TOKEN": _registration_token(self.settings.state_dir),
             "TOLLWAY_ADMIN_SECRET_KEY": self._secret_key,
             "TOLLWAY_ADMIN_LOG_LEVEL": self.settings.log_level,
+            **_cache_redis_env("TOLLWAY_ADMIN_", self.settings.cache_redis_url),
         }
         self._launch("admin", [sys.executable, "-m", "admin_ui"], lambda: http_ok(f"{url}/healthz"), env)
         return url
@@ -323,6 +324,7 @@ class Stack:
                 f"TOLLWAY_EXT_PROC_{name.upper()}": value
                 for name, value in self.settings.ext_proc_options.items()
             },
+            **_cache_redis_env("TOLLWAY_EXT_PROC_", self.settings.cache_redis_url),
             # After the options: one setting sizes Envoy's and ext_proc's limits together.
             "TOLLWAY_EXT_PROC_MAX_REQUEST_BYTES": str(self.settings.max_request_bytes),
         }
@@ -368,3 +370,8 @@ class Stack:
         self._progress(f"waiting for model {model!r} to route")
         if not wait_until(routable, timeout_s=self.settings.start_timeout_s):
             raise StackStartError(f"model {model!r} did not become routable through Envoy")
+
+
+def _cache_redis_env(prefix: str, url: str | None) -> dict[str, str]:
+    """The cache's own Redis for a process (ext_proc stores in it, admin purges it), when there is one."""
+    return {f"{prefix}CACHE_REDIS_URL": url} if url is not None else {}

@@ -4,8 +4,8 @@ Each pair is a stored prompt and a new prompt, labelled `same` (the stored answe
 or `different` (serving it would be a wrong answer: a trap). A pair is a *hit* when
 `guard.semantic_match` accepts it at the given threshold with the cosine similarity of the two prompts'
 embeddings. Pairs marked `partitioned` (multi-turn: the same last message in different conversations)
-never reach the guard, because their earlier turns put them in different partitions: they count as
-misses.
+never reach the guard, because their earlier turns put them in different partitions: they are misses
+by construction, so they are counted apart (`partitioned`) and left out of every figure below.
 
 Figures (per split, per kind and overall):
   precision       correct hits / hits (1.0 when there are no hits)
@@ -65,6 +65,8 @@ class PairResult:
 @dataclass(slots=True)
 class Stats:
     pairs: int = 0
+    partitioned: int = 0
+    """Pairs the partition separates (never judged by the guard; in no figure)."""
     same: int = 0
     different: int = 0
     hits: int = 0
@@ -74,6 +76,9 @@ class Stats:
 
     def add(self, result: PairResult) -> None:
         self.pairs += 1
+        if result.pair.partitioned:
+            self.partitioned += 1
+            return
         same = result.pair.label == "same"
         self.same += same
         self.different += not same

@@ -37,7 +37,7 @@ def cache_stack(tmp_path_factory: pytest.TempPathFactory, cache_valkey: ValkeySe
         ext_proc_workers=1,
         demo=True,
         log_level="info",
-        ext_proc_options={"cache_redis_url": cache_valkey.url},
+        cache_redis_url=cache_valkey.url,
     )
     stack = Stack(settings)
     try:
@@ -98,3 +98,12 @@ def test_cache_redis_down_still_serves_every_request_as_a_miss_and_recovers(
     while _ask(client, model, "What is the deepest lake?")[0] != "hit":  # reconnects by itself
         assert time.monotonic() < deadline, "caching did not come back after Redis did"
         time.sleep(0.2)
+
+    # A purge through the admin API reaches the cache's own Redis (not the governance one).
+    admin = AdminClient(cache_stack.admin_url, cache_stack.admin_token)
+    try:
+        assert admin.purge_tenant_cache(tenant.id)["generation"] >= 1
+    finally:
+        admin.close()
+    assert _ask(client, model, "What is the deepest lake?")[0] == "miss"
+    _until_hit(client, model, "What is the deepest lake?")

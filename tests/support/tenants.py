@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from control_plane.admin_client import AdminClient
-from control_plane.model import Billing, Limits, Plan, Tenant
+from control_plane.model import Billing, CachePolicy, Limits, Plan, Tenant
 
 __all__ = ["ProvisionedTenant", "TenantFactory"]
 
@@ -34,6 +34,7 @@ class TenantFactory:
         *,
         billing: Billing | None = None,
         models: tuple[str, ...] | None = None,
+        tenant_cache: CachePolicy | None = None,
         **plan_fields: Any,
     ) -> ProvisionedTenant:
         suffix = uuid.uuid4().hex[:10]
@@ -44,7 +45,7 @@ class TenantFactory:
             allowed_models=models,
             **plan_fields,
         )
-        tenant = Tenant(id=f"t-{suffix}", plan=plan.name)
+        tenant = Tenant(id=f"t-{suffix}", plan=plan.name, cache=tenant_cache)
         self.admin.put_plan(plan)
         self.admin.put_tenant(tenant)
         created = self.admin.create_key(tenant=tenant.id, name="test")

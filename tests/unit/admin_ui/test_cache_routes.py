@@ -54,6 +54,7 @@ async def _seed(client: httpx.AsyncClient) -> None:
 async def test_every_cache_route_needs_the_admin_token(client: httpx.AsyncClient) -> None:
     for method, path in (
         ("GET", "/admin/v1/tenants/acme/cache"), ("POST", "/admin/v1/tenants/acme/cache/purge"),
+        ("POST", "/admin/v1/tenants/acme/cache/stats/reset"),
         ("POST", "/admin/v1/cache/namespaces/faq/purge"), ("GET", "/admin/v1/cache/stats"),
     ):  # fmt: skip
         response = await client.request(method, path, headers={"Authorization": "Bearer wrong"})
@@ -82,6 +83,7 @@ async def test_unknown_tenants_are_404_and_purge_nothing(
     for method, path in (
         ("GET", "/admin/v1/tenants/nope/cache"),
         ("POST", "/admin/v1/tenants/nope/cache/purge"),
+        ("POST", "/admin/v1/tenants/nope/cache/stats/reset"),
     ):
         response = await client.request(method, path)
         assert response.status_code == 404, path
@@ -102,6 +104,17 @@ async def test_all_stats_list_every_registry_tenant(client: httpx.AsyncClient, h
         ("acme", 0, 0.0),
         ("beta", 2, 0.0),
     ]
+
+
+async def test_reset_zeroes_one_tenants_counters(client: httpx.AsyncClient, harness: AdminHarness) -> None:
+    await _seed(client)
+    harness.cache.counters["acme"] = {"hits_exact": 3, "misses": 4}
+    harness.cache.counters["beta"] = {"misses": 2}
+    response = await client.post("/admin/v1/tenants/acme/cache/stats/reset")
+    assert response.status_code == 200
+    assert (response.json()["tenant"], response.json()["hits"], response.json()["misses"]) == ("acme", 0, 0)
+    assert (await client.get("/admin/v1/tenants/beta/cache")).json()["misses"] == 2
+    assert harness.cache.purged == []  # counters only: cached answers are kept
 
 
 async def test_purge_a_tenant(client: httpx.AsyncClient, harness: AdminHarness) -> None:

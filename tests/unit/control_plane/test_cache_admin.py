@@ -101,6 +101,25 @@ async def test_purges_trim_the_feed_approximately(
         await client.config_set("stream-node-max-entries", 100)
 
 
+async def test_purges_go_to_the_cache_redis_and_counters_stay_with_governance(
+    client: aioredis.Redis, valkey_url: str
+) -> None:
+    entries = connect(valkey_url.rsplit("/", 1)[0] + "/1")  # another database stands for another server
+    await entries.flushdb()
+    try:
+        admin = CacheAdmin(client, entries=entries)
+        await client.hincrby(tenant_cache_stats("acme"), "misses", 3)
+        assert await admin.purge_tenant("acme") == 1
+        assert await entries.get(cache_generation("t.acme")) == b"1"
+        assert await _feed(entries) == [NamespacePurged("t.acme", 1)]
+        assert await client.get(cache_generation("t.acme")) is None
+        assert await client.xlen(CACHE_FEED) == 0
+        assert (await admin.stats("acme")).misses == 3
+    finally:
+        await entries.flushdb()
+        await entries.aclose()
+
+
 async def test_an_unreachable_store_is_reported() -> None:
     client = connect(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
     admin = CacheAdmin(client)

@@ -101,6 +101,14 @@ def test_stats_of_an_unknown_tenant_fail(harness: AdminHarness, tmp_path: Path) 
     assert "404: tenant 'nope' is not in the registry" in run_failing("cache", "stats", "nope")
 
 
+def test_reset_stats_of_a_tenant(harness: AdminHarness, tmp_path: Path) -> None:
+    _seed(harness, tmp_path)
+    harness.cache.counters["acme"] = {"hits_exact": 5, "misses": 1}
+    assert "reset: cache counters of tenant acme" in run("cache", "reset-stats", "acme")
+    assert orjson.loads(run("cache", "stats", "acme", "--json"))["hits"] == 0
+    assert "404" in run_failing("cache", "reset-stats", "nope")
+
+
 def test_purge_a_tenant_or_a_namespace(harness: AdminHarness, tmp_path: Path) -> None:
     _seed(harness, tmp_path)
     assert "purged: cache namespace t.acme (generation 1)" in run("cache", "purge", "--tenant", "acme")

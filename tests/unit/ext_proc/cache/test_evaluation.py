@@ -66,11 +66,13 @@ def test_evaluate_counts_hits_traps_and_partitioned_pairs() -> None:
     assert report.overall.correct_hits == 1
     assert report.overall.precision == 0.5
     assert report.overall.hit_rate == 1.0
-    assert report.overall.trap_precision == pytest.approx(2 / 3)
+    assert report.overall.trap_precision == pytest.approx(1 / 2)  # the partitioned pair is not a trap refused
+    assert (report.overall.pairs, report.overall.partitioned, report.overall.different) == (4, 1, 2)
     assert [r.pair.kind for r in report.overall.false_hits] == ["entity_swap"]
     assert report.splits["tune"].precision == 1.0
     assert report.splits["holdout"].precision == 0.0
-    assert report.kinds[("all", "multi_turn")].traps_missed == 1
+    assert report.kinds[("all", "multi_turn")].traps_missed == 0
+    assert report.kinds[("all", "multi_turn")].partitioned == 1
     assert evaluate(pairs, constant_embed, 0.9, precomputed=[1.0] * 4).overall.hits == 2
     with pytest.raises(ValueError, match="one similarity per pair"):
         evaluate(pairs, constant_embed, 0.9, precomputed=[1.0])
