@@ -79,6 +79,18 @@ class ExtProcSettings(BaseSettings):
     cache_embed_threads: int = Field(
         default=1, ge=1, le=16, description="worker threads of the onnx embedder"
     )
+    cache_store_embed_budget_s: float = Field(
+        default=1.0,
+        gt=0.0,
+        description="longest embedding a stored answer's prompt may take (its own embedder, so stores "
+        "never take the lookups' budget or slots); slower: stored for the exact layer only",
+    )
+    cache_store_embed_max_in_flight: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="stored answers' prompts embedded at once; more: stored for the exact layer only",
+    )
     cache_embedder_url: str | None = Field(
         default=None, description="`remote`: base URL of an OpenAI-compatible API (…/v1)"
     )

@@ -1,7 +1,8 @@
 """One canonical answer, read from either upstream wire form and replayed in either.
 
 Only a complete, single, text-only answer is ever stored: exactly one choice, `finish_reason: stop`,
-non-empty string content, no tool or function calls, no audio, and the upstream's usage. A stream counts
+non-empty string content, no tool or function calls, no audio, the upstream's usage, and at most
+`MAX_ANSWER_CHARS` characters of content and refusal (either wire form). A stream counts
 only once it ended properly (`data: [DONE]`, no error event): an interrupted or truncated stream is never
 stored. Whatever form the answer came in, `render_json` and `render_sse` produce what the OpenAI API
 sends (a `chat.completion` object, or `chat.completion.chunk` events ending in `[DONE]`), so a
@@ -17,7 +18,11 @@ import orjson
 
 from ext_proc.cache.contracts import CachedAnswer
 
-__all__ = ["SseAnswerAssembler", "answer_from_response", "render_json", "render_sse"]
+__all__ = ["MAX_ANSWER_CHARS", "SseAnswerAssembler", "answer_from_response", "render_json", "render_sse"]
+
+MAX_ANSWER_CHARS = 200_000
+"""The longest answer (content plus refusal, in characters) that is stored, whichever wire form it came
+in: a bigger one is not cached (it would cost Redis memory and hit-reply time for little reuse)."""
 
 _DONE_EVENT = b"data: [DONE]\n\n"
 
@@ -46,8 +51,11 @@ def _has_calls(holder: Mapping[str, Any]) -> bool:
     return bool(holder.get("tool_calls")) or holder.get("function_call") is not None
 
 
-def answer_from_response(document: dict[str, Any]) -> CachedAnswer | None:
-    """The answer of a non-stream `chat.completion` response, or None when it must not be stored."""
+def answer_from_response(
+    document: dict[str, Any], *, max_chars: int = MAX_ANSWER_CHARS
+) -> CachedAnswer | None:
+    """The answer of a non-stream `chat.completion` response, or None when it must not be stored
+    (including when its content and refusal are longer than `max_chars` together)."""
     if document.get("object", "chat.completion") != "chat.completion" or "error" in document:
         return None
     choices = document.get("choices")
@@ -66,6 +74,9 @@ def answer_from_response(document: dict[str, Any]) -> CachedAnswer | None:
         or message.get("audio") is not None
     ):
         return None
+    refusal = _optional_str(message.get("refusal"))
+    if len(content) + len(refusal or "") > max_chars:
+        return None
     model = document.get("model")
     usage = _usage(document)
     if not isinstance(model, str) or not model or usage is None:
@@ -76,12 +87,13 @@ def answer_from_response(document: dict[str, Any]) -> CachedAnswer | None:
         prompt_tokens=usage[0],
         completion_tokens=usage[1],
         system_fingerprint=_optional_str(document.get("system_fingerprint")),
-        refusal=_optional_str(message.get("refusal")),
+        refusal=refusal,
     )
 
 
 class SseAnswerAssembler:
-    """Collects the answer of one streamed response from its parsed `chat.completion.chunk` events."""
+    """Collects the answer of one streamed response from its parsed `chat.completion.chunk` events;
+    refuses it once its content and refusal exceed `max_chars` together (nothing more is kept)."""
 
     __slots__ = (
         "_content",
@@ -96,7 +108,7 @@ class SseAnswerAssembler:
         "_usage",
     )
 
-    def __init__(self, *, max_chars: int = 200_000) -> None:
+    def __init__(self, *, max_chars: int = MAX_ANSWER_CHARS) -> None:
         self._max_chars = max_chars
         self._content: list[str] = []
         self._length = 0
@@ -150,18 +162,27 @@ class SseAnswerAssembler:
                 return
             content = delta.get("content")
             if isinstance(content, str) and content:
-                self._length += len(content)
-                if self._length > self._max_chars:
-                    self._refused = True
-                    self._content.clear()
+                if not self._keep(len(content)):
                     return
                 self._content.append(content)
             refusal = delta.get("refusal")
             if isinstance(refusal, str) and refusal:
+                if not self._keep(len(refusal)):
+                    return
                 self._refusal.append(refusal)
         finish_reason = choice.get("finish_reason")
         if finish_reason is not None:
             self._finish_reason = finish_reason
+
+    def _keep(self, chars: int) -> bool:
+        """Count `chars` more; past `max_chars`, refuse the answer and drop what was collected."""
+        self._length += chars
+        if self._length <= self._max_chars:
+            return True
+        self._refused = True
+        self._content.clear()
+        self._refusal.clear()
+        return False
 
     def finish(self, done: bool, error: bool) -> CachedAnswer | None:
         """The answer once the stream ended: `done` = `[DONE]` was seen, `error` = an error event was

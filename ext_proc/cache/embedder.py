@@ -4,6 +4,7 @@
 event loop. A call that does not finish within the budget is a cache miss (the thread finishes in the
 background; its result is dropped), and while `max_in_flight` calls are already running a new call is
 refused at once, so a slow or saturated embedder degrades to misses instead of queueing requests.
+Storing an answer embeds its prompt with a `sibling`: the same model, its own threads, budget and cap.
 
 `RemoteEmbedder` replaces the local model with any OpenAI-compatible `/v1/embeddings` endpoint (a
 bigger model, or a GPU box), with the same budget semantics.
@@ -75,6 +76,12 @@ class BudgetedEmbedder:
     @property
     def name(self) -> str:
         return self._model.name
+
+    def sibling(self, *, budget_s: float, max_in_flight: int, workers: int = 1) -> BudgetedEmbedder:
+        """Another `BudgetedEmbedder` over the same model with its own worker threads, budget, cap on
+        calls in flight and counters: the store path's, so its calls never take this one's slots or
+        threads (closing either leaves the other open)."""
+        return BudgetedEmbedder(self._model, budget_s=budget_s, workers=workers, max_in_flight=max_in_flight)
 
     def _run(self, text: str) -> tuple[Vector, float]:
         started = time.perf_counter()

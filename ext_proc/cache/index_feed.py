@@ -3,12 +3,16 @@
 On start it reads `CACHE_FEED` from the beginning ("0"), in batches without blocking, until a batch comes
 back short: then `caught_up` is set and it follows with `XREAD BLOCK` from the last id it applied.
 `EntryAdded` → `index.add` (already-expired entries are skipped), `NamespacePurged` →
-`index.drop_namespace`; malformed events are skipped.
+`index.drop_namespace`; malformed events are skipped. After each read it calls `index.compact()` (the
+follower is the index's writer: it runs on the event loop).
 
-On a Redis error it logs (at most once per `quiet_s`), sleeps with exponential backoff and resumes from
-the last id it applied; events trimmed from the stream meanwhile are simply missed (the index only
-proposes candidates, re-read from Redis before serving, so a missed event costs a miss). If Redis is
-down at start, `caught_up` waits until the first catch-up succeeds: wait on it with a timeout.
+An event whose application raises (a bug, or data the decoder let through) is skipped: logged with its
+traceback at most once per `quiet_s`, and the follower goes on with the next one. On a Redis error, or
+any other unexpected error of a read, it logs (at most once per `quiet_s`), sleeps with exponential
+backoff and resumes from the last id it applied; events trimmed from the stream meanwhile are simply
+missed (the index only proposes candidates, re-read from Redis before serving, so a missed event costs a
+miss). Only cancellation stops it. If Redis is down at start, `caught_up` waits until the first catch-up
+succeeds: wait on it with a timeout.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import traceback
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -29,6 +34,10 @@ from ext_proc.cache.vector_index import PartitionedVectorIndex
 __all__ = ["IndexFollower"]
 
 _logger = logging.getLogger(__name__)
+
+
+def _traceback(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc)).rstrip()
 
 
 def _stream_entries(value: list[Any]) -> list[Any]:
@@ -58,12 +67,15 @@ class IndexFollower:
         self._retry_s = retry_s
         self._max_retry_s = max_retry_s
         self._log = ThrottledLog(_logger, quiet_s=quiet_s)
+        self._event_log = ThrottledLog(_logger, quiet_s=quiet_s)
+        """Failed events, apart from failed reads: a bad event does not hide a Redis outage."""
         self.last_id: bytes | str = "0"
         """The id of the last stream entry applied ("0" before the first)."""
         self.caught_up = asyncio.Event()
         """Set once the feed has been read to its end after start."""
 
     async def run(self) -> None:
+        """Follow the feed until cancelled (errors are logged and retried, never raised)."""
         backoff = self._retry_s
         task = asyncio.current_task()
         while True:
@@ -88,24 +100,50 @@ class IndexFollower:
                 await asyncio.sleep(backoff)
                 backoff = min(2 * backoff, self._max_retry_s)
                 continue
+            except Exception as exc:  # noqa: BLE001 - outlive a bug (CancelledError is no Exception)
+                self._log.warning(
+                    "cache index feed failed unexpectedly (%s: %s); retrying in %.2f s\n%s",
+                    type(exc).__name__,
+                    exc,
+                    backoff,
+                    _traceback(exc),
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(2 * backoff, self._max_retry_s)
+                continue
             backoff = self._retry_s
 
     async def _read(self, *, block_ms: int | None) -> int:
-        """Read and apply one batch after `last_id`; the number of stream entries read."""
+        """Read and apply one batch after `last_id`, then compact the index; the number of entries read."""
         reply: Any = await self._client.xread({CACHE_FEED: self.last_id}, count=self._batch, block=block_ms)
-        if not reply:
-            return 0
+        entries: list[Any]
         if isinstance(reply, dict):  # RESP3: {stream: [[(id, fields), ...]]} or {stream: [(id, fields), ...]}
             entries = [entry for value in reply.values() for entry in _stream_entries(value)]
-        else:  # RESP2: [[stream, [(id, fields), ...]]]
+        elif reply:  # RESP2: [[stream, [(id, fields), ...]]]
             entries = [entry for _stream, value in reply for entry in value]
+        else:  # nothing new: a blocking read timed out
+            entries = []
         now = time.time()
         for entry_id, fields in entries:
-            self._apply(fields, now)
+            self._apply(entry_id, fields, now)
             self.last_id = entry_id
+        self._index.compact(now=now)
         return len(entries)
 
-    def _apply(self, fields: dict[Any, Any], now: float) -> None:
+    def _apply(self, entry_id: object, fields: dict[Any, Any], now: float) -> None:
+        """Apply one stream entry to the index; an entry whose application raises is logged and skipped."""
+        try:
+            self._apply_event(fields, now)
+        except Exception as exc:  # noqa: BLE001 - skip the event, keep following; CancelledError passes
+            self._event_log.warning(
+                "cache index feed event %r skipped: applying it failed (%s: %s)\n%s",
+                entry_id,
+                type(exc).__name__,
+                exc,
+                _traceback(exc),
+            )
+
+    def _apply_event(self, fields: dict[Any, Any], now: float) -> None:
         normalized = {k.encode() if isinstance(k, str) else k: v for k, v in fields.items()}
         normalized = {k: v.encode() if isinstance(v, str) else v for k, v in normalized.items()}
         event = decode_feed_event(normalized)

@@ -4,7 +4,8 @@
         runtime.cache    # ResponseCache, or None when `cache_enabled` is off
 
 Background tasks while open: the index feed follower (keeps this replica's vectors current) and the
-stats flusher. The embedding model is loaded once, here, before the process serves.
+stats flusher. The embedding model is loaded once, here, before the process serves; storing answers
+embeds with a second embedder over it (`build_store_embedder`: its own budget, threads and cap).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ext_proc.cache.store import RedisAnswerStore
 from ext_proc.cache.vector_index import PartitionedVectorIndex
 from ext_proc.settings import ExtProcSettings
 
-__all__ = ["CacheRuntime", "build_embedder"]
+__all__ = ["CacheRuntime", "build_embedder", "build_store_embedder"]
 
 _log = logging.getLogger(__name__)
 
@@ -55,6 +56,29 @@ def build_embedder(settings: ExtProcSettings) -> Embedder | None:
     )
 
 
+def build_store_embedder(settings: ExtProcSettings, embedder: Embedder | None) -> Embedder | None:
+    """The embedder for stored answers' prompts, beside the lookups' `embedder` (from `build_embedder`):
+    the same model with `cache_store_embed_budget_s` and its own worker thread and calls in flight
+    (`cache_store_embed_max_in_flight`), so background stores never starve lookups."""
+    if embedder is None:
+        return None
+    if isinstance(embedder, BudgetedEmbedder):
+        return embedder.sibling(
+            budget_s=settings.cache_store_embed_budget_s,
+            max_in_flight=settings.cache_store_embed_max_in_flight,
+        )
+    if settings.cache_embedder == "remote":
+        assert settings.cache_embedder_url is not None  # checked by the settings
+        key = settings.cache_embedder_api_key
+        return RemoteEmbedder(
+            settings.cache_embedder_url,
+            model=settings.cache_embedder_model,
+            budget_s=settings.cache_store_embed_budget_s,
+            api_key=key.get_secret_value() if key is not None else None,
+        )
+    return embedder
+
+
 class CacheRuntime:
     """Owns the cache's Redis client (when it is not the governance one), embedder and tasks."""
 
@@ -63,6 +87,7 @@ class CacheRuntime:
         self._shared_client = client
         self._own_client: aioredis.Redis | None = None
         self._embedder: Embedder | None = None
+        self._store_embedder: Embedder | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.cache: ResponseCache | None = None
         self.index: PartitionedVectorIndex | None = None
@@ -73,6 +98,7 @@ class CacheRuntime:
         if not settings.cache_enabled:
             return self
         self._embedder = build_embedder(settings)  # first: a model that fails to load leaves nothing open
+        self._store_embedder = build_store_embedder(settings, self._embedder)
         client = self._shared_client
         if settings.cache_redis_url is not None and settings.cache_redis_url != settings.redis_url:
             client = self._own_client = connect(settings.cache_redis_url)
@@ -88,7 +114,14 @@ class CacheRuntime:
         )
         stats = CacheStatsRecorder(self._shared_client, interval_s=settings.cache_stats_interval_s)
         store = RedisAnswerStore(client, timeout_s=settings.cache_redis_timeout_s)
-        self.cache = ResponseCache(store, self.index, self._embedder, stats)
+        self.cache = ResponseCache(
+            store,
+            self.index,
+            self._embedder,
+            stats,
+            store_embedder=self._store_embedder,
+            store_embed_max_in_flight=settings.cache_store_embed_max_in_flight,
+        )
         self.follower = IndexFollower(client, self.index)
         self._tasks = [
             asyncio.create_task(self.follower.run(), name="cache-index-feed"),
@@ -113,6 +146,8 @@ class CacheRuntime:
         if self.cache is not None:
             await self.cache.drain()
             await self.cache.stats.flush()
+        if self._store_embedder is not None and self._store_embedder is not self._embedder:
+            await self._store_embedder.aclose()
         if self._embedder is not None:
             await self._embedder.aclose()
         if self._own_client is not None:

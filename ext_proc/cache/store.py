@@ -15,14 +15,16 @@ in the namespace's current generation, so an answer computed before a purge neve
 is one pipeline (GET generation + HGETALL per id) and serves only entries of the current generation.
 
 Entries written with a vector are announced on the index feed (`CACHE_FEED`, an `EntryAdded`, XADD MAXLEN
-~); a purge announces a `NamespacePurged`. The feed lives in another slot and is written by a separate
-command: it is only a hint for the replicas' local indexes, and every candidate is re-read here.
+~); a purge (`control_plane.cache_admin.purge_cache_namespace`) announces a `NamespacePurged`. The feed
+lives in another slot and is written by a separate command: it is only a hint for the replicas' local
+indexes, and every candidate is re-read here.
 
 Failing open: a Redis error or a call slower than `timeout_s` makes `read` return [], `write` False and
 `generation` None (a cache miss, never an error to the client). After a failure the store does not try
 Redis again for `retry_s`, so an unreachable Redis costs one request `timeout_s` per `retry_s`, not every
-request. Failures are logged once per `quiet_s` (`ThrottledLog`). `purge` is the exception: it raises,
-because a purge silently not done is worse than an admin error.
+request. Failures are logged once per `quiet_s` (`ThrottledLog`). Purges are not
+here: the admin API runs them and reports a failure, because a purge silently not done is worse than an
+error.
 """
 
 from __future__ import annotations
@@ -157,7 +159,7 @@ def _generation(raw: bytes | str | None) -> int:
 
 
 class RedisAnswerStore:
-    """Cached answers in Redis (see the module doc); every method but `purge` fails open."""
+    """Cached answers in Redis (see the module doc); every method fails open."""
 
     def __init__(
         self,
@@ -271,19 +273,6 @@ class RedisAnswerStore:
         except ValueError:
             _logger.debug("the generation of cache namespace %s is not an integer", namespace)
             return None
-
-    async def purge(self, namespace: str) -> int:
-        """Bump the namespace's generation, then announce it. Raises RedisError/OSError/TimeoutError
-        when the bump fails; a failed announcement is only logged (the replicas' indexes keep stale
-        vectors until their TTL, which costs misses, never a wrong answer)."""
-        async with asyncio.timeout(self._timeout_s):
-            generation = int(await self._client.incr(cache_generation(namespace)))
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                await self._announce(NamespacePurged(namespace, generation))
-        except _REDIS_ERRORS as exc:
-            self._log.warning("cache purge of %s not announced (%s)", namespace, type(exc).__name__)
-        return generation
 
     async def _announce(self, event: EntryAdded | NamespacePurged) -> None:
         fields: dict[Any, Any] = encode_feed_event(event)

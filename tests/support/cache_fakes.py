@@ -3,6 +3,7 @@
     index = PartitionedVectorIndex(dimensions=DIMENSIONS, embedder=FAKE_EMBEDDER)
     store = MemoryAnswerStore(index=index)     # an `AnswerStore`; written vectors go into `index`
     embedder = FakeEmbedder({"prompt": unit(1, 0)})  # an `Embedder`: fixed vectors, None for others
+    embedder.gate = asyncio.Event()            # optional: embed calls wait until it is set
     model = SleepyModel(0.2)                   # a `BlockingEmbedder` that sleeps (for BudgetedEmbedder)
 
 Each fake records its calls, so a test can assert exact calls and counts.
@@ -37,13 +38,15 @@ def unit(*values: float, dimensions: int = DIMENSIONS) -> Vector:
 
 
 class FakeEmbedder:
-    """An `Embedder` with fixed vectors: text → its vector, None (over budget) for unknown text."""
+    """An `Embedder` with fixed vectors: text → its vector, None (over budget) for unknown text. With
+    `gate` set to an event, each call (recorded first) waits for it: an embedding in flight."""
 
     def __init__(self, vectors: Mapping[str, Vector], *, name: str = FAKE_EMBEDDER) -> None:
         self.vectors = dict(vectors)
         self._name = name
         self.calls: list[str] = []
         self.closed = False
+        self.gate: asyncio.Event | None = None
 
     @property
     def name(self) -> str:
@@ -51,6 +54,8 @@ class FakeEmbedder:
 
     async def embed(self, text: str) -> Vector | None:
         self.calls.append(text)
+        if self.gate is not None:
+            await self.gate.wait()
         await asyncio.sleep(0)
         return self.vectors.get(text)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -12,7 +13,13 @@ import openai
 import orjson
 import pytest
 
-from ext_proc.cache.answer import SseAnswerAssembler, answer_from_response, render_json, render_sse
+from ext_proc.cache.answer import (
+    MAX_ANSWER_CHARS,
+    SseAnswerAssembler,
+    answer_from_response,
+    render_json,
+    render_sse,
+)
 from ext_proc.cache.contracts import CachedAnswer
 
 ANSWER = CachedAnswer(
@@ -473,3 +480,29 @@ def test_error_flag_from_the_caller() -> None:
 def test_content_cap() -> None:
     assert _assemble(_wire(_upstream()), max_chars=11) == EXPECTED
     assert _assemble(_wire(_upstream()), max_chars=10) is None
+
+
+def test_refusal_counts_toward_the_stream_cap() -> None:
+    chunks = _upstream()
+    chunks.insert(4, _chunk([_delta({"refusal": "No."})], usage=None))
+    assert _assemble(_wire(chunks), max_chars=14) == replace(EXPECTED, refusal="No.")
+    assert _assemble(_wire(chunks), max_chars=13) is None
+
+
+def test_answer_from_response_has_the_streams_cap() -> None:
+    """One cap for both wire forms: a non-stream answer over `MAX_ANSWER_CHARS` is not stored either."""
+    for size, stored in ((MAX_ANSWER_CHARS, True), (MAX_ANSWER_CHARS + 1, False)):
+        chunks = _upstream()
+        chunks[1] = _chunk([_delta({"content": "x" * (size - len("lo world"))})], usage=None)
+        assert (_assemble(_wire(chunks)) is not None) is stored
+    document = _completion()
+    document["choices"][0]["message"]["content"] = "x" * MAX_ANSWER_CHARS
+    answer = answer_from_response(document)
+    assert answer is not None
+    assert len(answer.content) == MAX_ANSWER_CHARS
+    document["choices"][0]["message"]["content"] = "x" * (MAX_ANSWER_CHARS + 1)
+    assert answer_from_response(document) is None
+    document["choices"][0]["message"]["content"] = "Hello!"
+    document["choices"][0]["message"]["refusal"] = "No."
+    assert answer_from_response(document, max_chars=9) is not None
+    assert answer_from_response(document, max_chars=8) is None

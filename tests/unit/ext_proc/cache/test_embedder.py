@@ -105,6 +105,31 @@ async def test_max_in_flight_refuses_at_once(budgeted: Callable[..., BudgetedEmb
     assert embedder.counters.refused_busy == 1
 
 
+async def test_sibling_has_its_own_budget_slots_and_threads(
+    budgeted: Callable[..., BudgetedEmbedder],
+) -> None:
+    """The store path's sibling shares the model, not the lookups' budget, slots, threads or counters."""
+    model = SleepyModel(0.2)
+    lookups = budgeted(model, budget_s=0.1, workers=1, max_in_flight=1)
+    stores = lookups.sibling(budget_s=2.0, max_in_flight=1)
+    try:
+        assert stores.name == lookups.name
+        stored = asyncio.create_task(stores.embed("stored"))
+        await asyncio.sleep(0.02)  # running in the sibling's thread
+        assert await stores.embed("refused") is None  # the sibling's own cap
+        assert stores.counters.refused_busy == 1
+        model.delay_s = 0.0
+        assert await lookups.embed("lookup") is not None  # its slot and thread are free
+        assert (lookups.counters.calls, lookups.counters.refused_busy) == (1, 0)
+        assert await stored is not None  # 0.2 s: within the sibling's budget, over the lookups'
+        assert (stores.counters.calls, stores.counters.over_budget) == (1, 0)
+        assert sorted(model.texts) == ["lookup", "stored"]
+    finally:
+        await settle(stores)
+        await stores.aclose()
+    assert await lookups.embed("after") is not None  # closing the sibling leaves the lookups' open
+
+
 async def test_abandoned_calls_still_count_as_in_flight(budgeted: Callable[..., BudgetedEmbedder]) -> None:
     """A model stuck past the budget keeps its slot: later calls are refused, not queued behind it."""
     embedder = budgeted(SleepyModel(0.2), budget_s=0.01, max_in_flight=1)

@@ -3,6 +3,7 @@ form, and storing only complete answers (never under `no-store`)."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 from typing import Any
 
@@ -17,6 +18,7 @@ from control_plane.model import (
     CacheSettings,
     HitBilling,
 )
+from ext_proc.cache.answer import MAX_ANSWER_CHARS
 from ext_proc.cache.contracts import CachedAnswer, CacheEntry, CacheHit, CacheRequest
 from ext_proc.cache.request_cache import CacheStatus, RequestCache
 from ext_proc.cache.request_key import cache_request
@@ -206,6 +208,28 @@ async def test_miss_is_counted_and_the_answer_stored(
     assert vector is not None
     assert embedder.calls == [PROMPT]  # embedded once, at lookup; reused to store
     assert cache.stats.pending(TENANT) == {"misses": 1, "stored": 1}
+
+
+async def test_exact_only_answer_is_stored_without_its_prompt(
+    cache: ResponseCache, store: MemoryAnswerStore, embedder: FakeEmbedder
+) -> None:
+    request_cache = open_cache(cache, settings=replace(SETTINGS, layers=frozenset({CacheLayer.EXACT})))
+    assert await request_cache.lookup() is None
+    request_cache.complete_json(RESPONSE)
+    await cache.drain()
+    [(entry, vector, _, _)] = store.writes
+    assert (entry.prompt, vector) == (None, None)
+    assert embedder.calls == []
+
+
+async def test_json_answer_over_the_cap_is_not_stored(cache: ResponseCache, store: MemoryAnswerStore) -> None:
+    request_cache = open_cache(cache)
+    assert await request_cache.lookup() is None
+    big = copy.deepcopy(RESPONSE)
+    big["choices"][0]["message"]["content"] = "x" * (MAX_ANSWER_CHARS + 1)
+    request_cache.complete_json(big)
+    await cache.drain()
+    assert store.writes == []
 
 
 async def test_miss_with_redis_failing_stores_nothing(cache: ResponseCache, store: MemoryAnswerStore) -> None:

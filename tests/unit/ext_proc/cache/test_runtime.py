@@ -9,13 +9,15 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
+import ext_proc.cache
 from control_plane.keys import tenant_cache_stats
 from control_plane.redis_client import connect
 from ext_proc.cache.embedder import BudgetedEmbedder, RemoteEmbedder
 from ext_proc.cache.onnx_embedder import MODEL_NAME
-from ext_proc.cache.runtime import CacheRuntime, build_embedder
+from ext_proc.cache.runtime import CacheRuntime, build_embedder, build_store_embedder
 from ext_proc.cache.service import ResponseCache
 from ext_proc.settings import ExtProcSettings
+from tests.support.cache_fakes import SleepyModel
 
 
 @pytest.fixture
@@ -108,3 +110,63 @@ async def test_remote_runtime_uses_the_remote_dimensions(client: aioredis.Redis,
         assert runtime.index is not None
         assert runtime.index.dimensions == 1024
         assert runtime.index.embedder == "remote:bge-large"
+
+
+def test_store_settings_defaults() -> None:
+    settings = ExtProcSettings()
+    assert (settings.cache_store_embed_budget_s, settings.cache_store_embed_max_in_flight) == (1.0, 2)
+
+
+async def test_store_embedder_is_a_sibling_with_the_store_settings() -> None:
+    settings = ExtProcSettings(cache_store_embed_budget_s=0.5, cache_store_embed_max_in_flight=1)
+    model = SleepyModel(0.3)
+    lookups = BudgetedEmbedder(model, budget_s=0.1, max_in_flight=4)
+    stores = build_store_embedder(settings, lookups)
+    assert isinstance(stores, BudgetedEmbedder)
+    assert stores is not lookups
+    first = asyncio.create_task(stores.embed("a"))
+    await asyncio.sleep(0.02)
+    assert await stores.embed("b") is None  # max_in_flight 1
+    assert await first is not None  # 0.3 s: within 0.5 s, over the lookups' 0.1 s
+    assert model.texts == ["a"]
+    assert build_store_embedder(settings, None) is None
+    await stores.aclose()
+    await lookups.aclose()
+
+
+async def test_remote_store_embedder_has_the_store_budget() -> None:
+    settings = ExtProcSettings(
+        cache_embedder="remote",
+        cache_embedder_url="http://embedder.test/v1",
+        cache_embedder_model="bge-large",
+        cache_store_embed_budget_s=0.75,
+    )
+    lookups = build_embedder(settings)
+    stores = build_store_embedder(settings, lookups)
+    assert isinstance(stores, RemoteEmbedder)
+    assert stores is not lookups
+    assert stores.name == "remote:bge-large"
+    assert stores._budget_s == 0.75  # private: the budget is not otherwise observable without a server
+    assert lookups is not None
+    await lookups.aclose()
+    await stores.aclose()
+
+
+async def test_runtime_wires_the_store_embedder(client: aioredis.Redis, valkey_url: str) -> None:
+    settings = ExtProcSettings(
+        redis_url=valkey_url,
+        cache_embedder="remote",
+        cache_embedder_url="http://127.0.0.1:9/v1",
+        cache_store_embed_max_in_flight=3,
+    )
+    async with CacheRuntime(settings, client) as runtime:
+        assert runtime.cache is not None
+        # private: which embedders the cache was given
+        assert isinstance(runtime.cache._store_embedder, RemoteEmbedder)
+        assert runtime.cache._store_embedder is not runtime.cache._embedder
+        assert runtime.cache._store_embed_cap == 3
+
+
+def test_cache_package_exports_nothing() -> None:
+    assert ext_proc.cache.__all__ == []
+    assert ext_proc.cache.__doc__

@@ -4,6 +4,7 @@ and semantic layers, scope and age checks, failing open, and the background stor
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import replace
 
 import numpy as np
@@ -490,3 +491,149 @@ async def test_normalized_repeat_below_the_threshold_is_a_hit(
     other = "What are good ways to sort a dictionary by value?"
     embedder.vectors[other] = unit(1.0, 0.75)
     assert (await cache.lookup(request(other), SETTINGS, max_age_s=None)).hit is None
+
+
+# -- the prompt is stored for the semantic layer only -------------------------------------------------
+
+
+async def test_exact_only_entry_stores_no_prompt(cache: ResponseCache, store: MemoryAnswerStore) -> None:
+    assert cache.store_later(TENANT, request(STORED), EXACT_ONLY, ANSWER, generation=0, vector=None)
+    await cache.drain()
+    [(written, vector, _, _)] = store.writes
+    assert (written.prompt, vector) == (None, None)
+    found = await cache.lookup(request(STORED), EXACT_ONLY, max_age_s=None)
+    assert found.hit is not None  # the exact layer does not need it
+
+
+async def test_entry_without_embedder_stores_no_prompt(
+    store: MemoryAnswerStore, index: PartitionedVectorIndex
+) -> None:
+    cache = ResponseCache(store, index, None, CacheStatsRecorder(None), clock=Clock())
+    assert cache.store_later(TENANT, request(STORED), SETTINGS, ANSWER, generation=0, vector=None)
+    await cache.drain()
+    [(written, _, _, _)] = store.writes
+    assert written.prompt is None
+
+
+async def test_semantic_entry_stores_its_prompt_even_without_a_vector(
+    cache: ResponseCache, store: MemoryAnswerStore, embedder: FakeEmbedder
+) -> None:
+    """The entry id may already be indexed (an earlier write): its guard still needs the prompt."""
+    embedder.vectors.clear()
+    assert cache.store_later(TENANT, request(STORED), SETTINGS, ANSWER, generation=0, vector=None)
+    await cache.drain()
+    [(written, vector, _, _)] = store.writes
+    assert (written.prompt, vector) == (STORED, None)
+
+
+# -- store embeds: their own embedder and cap ----------------------------------------------------------
+
+
+async def test_store_embeds_use_their_own_embedder_and_cap(
+    store: MemoryAnswerStore, index: PartitionedVectorIndex, embedder: FakeEmbedder
+) -> None:
+    planted = request(STORED)  # a vector to compare with, so lookups embed
+    await store.write(entry_for(planted), VECTORS[STORED], ttl_s=600, embedder=FAKE_EMBEDDER)
+    store.writes.clear()
+    stores = FakeEmbedder(VECTORS)
+    stores.gate = asyncio.Event()
+    cache = ResponseCache(
+        store,
+        index,
+        embedder,
+        CacheStatsRecorder(None),
+        clock=Clock(),
+        store_embedder=stores,
+        store_embed_max_in_flight=2,
+    )
+    for prompt in (STORED, PERCENT_80, UNRELATED):
+        assert cache.store_later(TENANT, request(prompt), SETTINGS, ANSWER, generation=0, vector=None)
+    await asyncio.sleep(0.01)
+    assert stores.calls == [STORED, PERCENT_80]  # both waiting: the third is over the cap
+    assert embedder.calls == []  # the lookups' embedder is never used to store
+    [(written, vector, _, _)] = store.writes  # the third did not wait: exact layer only
+    assert (written.entry_id, written.prompt, vector) == (request(UNRELATED).entry_id, UNRELATED, None)
+    assert cache.semantic_stores_skipped == 1
+    # meanwhile a lookup embeds with its own embedder, not blocked by the stores
+    found = await asyncio.wait_for(cache.lookup(request(RETYPED), SETTINGS, max_age_s=None), 1.0)
+    assert found.hit is not None
+    assert found.hit.layer is CacheLayer.SEMANTIC
+    assert embedder.calls == [RETYPED]
+    stores.gate.set()
+    await cache.drain()
+    assert [vector is not None for _, vector, _, _ in store.writes] == [False, True, True]
+    assert cache.stats.pending(TENANT) == {"stored": 3}
+    assert cache.store_later(TENANT, request(RETYPED), SETTINGS, ANSWER, generation=0, vector=None)
+    await cache.drain()  # slots freed: embedded again
+    assert store.writes[-1][1] is not None
+    assert cache.semantic_stores_skipped == 1
+
+
+# -- big partitions are scanned in a worker thread -----------------------------------------------------
+
+
+class RecordingIndex(PartitionedVectorIndex):
+    """Records the thread each search runs in."""
+
+    def __init__(self) -> None:
+        super().__init__(dimensions=DIMENSIONS, embedder=FAKE_EMBEDDER)
+        self.threads: list[int] = []
+
+    def search(
+        self,
+        partition: str,
+        vector: np.typing.NDArray[np.float32],
+        *,
+        threshold: float,
+        limit: int = 3,
+        now: float | None = None,
+    ) -> list[tuple[str, float]]:
+        self.threads.append(threading.get_ident())
+        return super().search(partition, vector, threshold=threshold, limit=limit, now=now)
+
+
+class SizedIndex(RecordingIndex):
+    """An index that reports every partition's size as `size` (`partition_size`)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def partition_size(self, partition: str) -> int:
+        return self.size
+
+
+def offloading_cache(index: PartitionedVectorIndex, clock: Clock | None = None) -> ResponseCache:
+    store = MemoryAnswerStore(index=index)
+    return ResponseCache(
+        store,
+        index,
+        FakeEmbedder(VECTORS),
+        CacheStatsRecorder(None),
+        clock=clock or Clock(),
+        offload_scan_vectors=1,
+    )
+
+
+async def test_big_partition_is_scanned_in_a_worker_thread() -> None:
+    index = RecordingIndex()
+    cache = offloading_cache(index)
+    await remember(cache, STORED)
+    found = await cache.lookup(request(RETYPED), SETTINGS, max_age_s=None)
+    assert found.hit is not None
+    assert index.threads == [threading.get_ident()]  # one vector: inline
+    await remember(cache, PERCENT_80)
+    found = await cache.lookup(request(RETYPED), SETTINGS, max_age_s=None)
+    assert found.hit is not None
+    assert found.hit.layer is CacheLayer.SEMANTIC
+    assert index.threads[1] != threading.get_ident()  # two vectors > 1: a worker thread
+
+
+@pytest.mark.parametrize(("size", "offloaded"), [(1, False), (2, True)])
+async def test_partition_size_decides_where_the_scan_runs(size: int, offloaded: bool) -> None:
+    index = SizedIndex(size)
+    cache = offloading_cache(index)
+    await remember(cache, STORED)
+    found = await cache.lookup(request(RETYPED), SETTINGS, max_age_s=None)
+    assert found.hit is not None
+    assert (index.threads[0] != threading.get_ident()) is offloaded

@@ -132,3 +132,48 @@ async def test_run_flusher_flushes_every_interval(client: aioredis.Redis) -> Non
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+class _HangingPipeline:
+    """A pipeline whose `execute` never answers (a Redis that accepted the connection, then stalled)."""
+
+    def __init__(self) -> None:
+        self.commands: list[tuple[str, str, int]] = []
+
+    async def __aenter__(self) -> _HangingPipeline:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        return None
+
+    def hincrby(self, key: str, field: str, amount: int) -> None:
+        self.commands.append((key, field, amount))
+
+    async def execute(self) -> list[int]:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+class _HangingRedis:
+    def __init__(self) -> None:
+        self.pipelines: list[_HangingPipeline] = []
+
+    def pipeline(self, *, transaction: bool) -> _HangingPipeline:
+        assert transaction is False
+        self.pipelines.append(_HangingPipeline())
+        return self.pipelines[-1]
+
+
+async def test_flush_times_out_and_keeps_counts(caplog: pytest.LogCaptureFixture) -> None:
+    client = _HangingRedis()
+    stats = CacheStatsRecorder(client, timeout_s=0.05)  # type: ignore[arg-type]
+    stats.count("acme", "misses", 2)
+    async with asyncio.timeout(2.0):  # without its own timeout the flush would hang here
+        assert await stats.flush() is False
+    assert client.pipelines[0].commands == [(tenant_cache_stats("acme"), "misses", 2)]
+    assert stats.pending("acme") == {"misses": 2}
+    assert "cache stats not written (timed out)" in caplog.text
+    stats.count("acme", "misses")
+    async with asyncio.timeout(2.0):
+        assert await stats.flush() is False
+    assert client.pipelines[1].commands == [(tenant_cache_stats("acme"), "misses", 3)]

@@ -1,10 +1,16 @@
 """The partitioned vector index: best first above a threshold, within one partition only, with expiry,
-purges by namespace and generation, bounded size and the embedder name checked."""
+purges by namespace and generation (stale adds refused), bounded size per partition and overall,
+vectorised removals, searches safe beside a writer thread, and the embedder name checked."""
+
+import sys
+import threading
+import time
 
 import numpy as np
 import pytest
 
 from control_plane.cache_feed import EntryAdded
+from ext_proc.cache import vector_index
 from ext_proc.cache.similarity import vector_to_bytes
 from ext_proc.cache.vector_index import PartitionedVectorIndex
 
@@ -83,9 +89,14 @@ def test_expired_vectors_are_skipped_and_compacted(index: PartitionedVectorIndex
     index.add(added("long", unit(1, 0.1, 0, 0), expires_at=NOW + 100))
     assert [e for e, _ in index.search("p1", unit(1, 0, 0, 0), threshold=0.5, now=NOW)] == ["short", "long"]
     assert [e for e, _ in index.search("p1", unit(1, 0, 0, 0), threshold=0.5, now=NOW + 10)] == ["long"]
+    assert len(index) == 2  # a search never writes: it queues the partition for `compact`
+    assert index.compact(now=NOW + 10) == 1
     assert len(index) == 1
+    assert index.compact(now=NOW + 100) == 0  # only partitions a search saw expired vectors in
     assert index.search("p1", unit(1, 0, 0, 0), threshold=0.5, now=NOW + 100) == []
+    assert index.compact(now=NOW + 100) == 1
     assert len(index) == 0
+    assert not index.holds("p1")
 
 
 def test_add_with_now_skips_expired_events(index: PartitionedVectorIndex) -> None:
@@ -155,5 +166,152 @@ def test_many_vectors_removed_and_grown_stay_consistent() -> None:
     assert {e for e, _ in found} == {f"e{n}" for n in range(501, 1000, 2)}
     for entry_id, score in found:
         assert score == pytest.approx(float(vectors[entry_id] @ vectors["e1"]), abs=1e-5)
+    assert index.compact(now=NOW + 500) == 250  # the odd numbers up to 499 expired
     assert len(index) == 250
     assert index.search("p1", vectors["e999"], threshold=0.99, now=NOW)[0][0] == "e999"
+
+
+def search_all(index: PartitionedVectorIndex, *partitions: str, now: float = NOW) -> set[str]:
+    return {
+        entry_id
+        for partition in partitions
+        for entry_id, _ in index.search(partition, unit(1, 0, 0, 0), threshold=-1.0, limit=10**6, now=now)
+    }
+
+
+def test_a_full_partition_evicts_its_expired_vectors_then_its_oldest() -> None:
+    index = PartitionedVectorIndex(dimensions=DIM, embedder=EMBEDDER, max_partition_vectors=3)
+    index.add(added("a", unit(1, 0, 0, 0)))
+    index.add(added("b", unit(1, 0.1, 0, 0), expires_at=NOW + 10))
+    index.add(added("c", unit(1, 0.2, 0, 0)))
+    index.add(added("elsewhere", unit(1, 0, 0, 0), partition="p2"))
+    assert index.add(added("d", unit(1, 0.3, 0, 0)), now=NOW + 20)  # "b" expired: it goes, not "a"
+    assert search_all(index, "p1") == {"a", "c", "d"}
+    index.add(added("c", unit(1, 0.2, 0, 0)), now=NOW + 20)  # a replacement needs no room
+    assert search_all(index, "p1") == {"a", "c", "d"}
+    index.add(added("e", unit(1, 0.4, 0, 0)), now=NOW + 20)  # none expired: the oldest ("a") goes
+    assert search_all(index, "p1") == {"c", "d", "e"}
+    index.add(added("f", unit(1, 0.5, 0, 0)), now=NOW + 20)  # "c" was re-added after "d": "d" goes
+    assert search_all(index, "p1") == {"c", "e", "f"}
+    assert search_all(index, "p2") == {"elsewhere"}
+    assert len(index) == 4
+
+
+def test_a_partition_never_outgrows_its_cap() -> None:
+    assert PartitionedVectorIndex(dimensions=DIM, embedder=EMBEDDER).max_partition_vectors == 20_000
+    index = PartitionedVectorIndex(dimensions=DIM, embedder=EMBEDDER, max_partition_vectors=50)
+    for number in range(2000):
+        index.add(added(f"e{number}", unit(1, number / 2000, 0, 0)), now=NOW)
+        assert index.partition_size("p1") <= 80  # the rows a search scans, removed ones included
+    assert len(index) == 50
+    assert search_all(index, "p1") == {f"e{number}" for number in range(1950, 2000)}
+    with pytest.raises(ValueError, match="positive"):
+        PartitionedVectorIndex(dimensions=DIM, embedder=EMBEDDER, max_partition_vectors=0)
+
+
+def test_removals_are_one_rebuild_per_partition(monkeypatch: pytest.MonkeyPatch) -> None:
+    index = PartitionedVectorIndex(dimensions=DIM, embedder=EMBEDDER)
+    for number in range(600):
+        partition = f"p{number % 2}"
+        index.add(added(f"e{number}", unit(1, 0, 0, 0), partition=partition, generation=number % 3))
+        index.add(added(f"x{number}", unit(1, 0, 0, 0), partition=partition, expires_at=NOW + 5))
+    rebuilds: list[int] = []
+    single_kills: list[str] = []
+    rebuild, kill = vector_index._Partition.rebuild, vector_index._Partition.kill
+
+    def counting_rebuild(self: vector_index._Partition, spare: int = 0) -> None:
+        rebuilds.append(spare)
+        rebuild(self, spare)
+
+    def counting_kill(self: vector_index._Partition, entry_id: str) -> None:
+        single_kills.append(entry_id)
+        kill(self, entry_id)
+
+    monkeypatch.setattr(vector_index._Partition, "rebuild", counting_rebuild)
+    monkeypatch.setattr(vector_index._Partition, "kill", counting_kill)
+    assert search_all(index, "p0", "p1", now=NOW + 10) == {f"e{n}" for n in range(600)}
+    assert index.compact(now=NOW + 10) == 600
+    assert len(rebuilds) <= 2
+    rebuilds.clear()
+    index.drop_namespace("t.acme", 2)  # generations 0 and 1 go: 400 of the 600 left
+    assert len(rebuilds) <= 2
+    assert single_kills == []
+    assert search_all(index, "p0", "p1") == {f"e{n}" for n in range(2, 600, 3)}
+    assert len(index) == 200
+    assert max(index.partition_size("p0"), index.partition_size("p1")) <= 200
+
+
+def test_an_entry_older_than_the_last_purge_is_refused(index: PartitionedVectorIndex) -> None:
+    index.add(added("before", unit(1, 0, 0, 0), generation=0))
+    index.drop_namespace("t.acme", 1)  # the generation after the purge
+    assert not index.add(added("stale", unit(1, 0, 0, 0), generation=0))  # its event came late
+    assert index.add(added("current", unit(1, 0, 0, 0), generation=1))
+    assert index.add(added("other-namespace", unit(1, 0, 0, 0), partition="n1", namespace="t.b"))
+    index.drop_namespace("t.acme", 0)  # an older purge (out of order): the newer one still holds
+    assert not index.add(added("stale", unit(1, 0, 0, 0), generation=0))
+    assert search_all(index, "p1") == {"current"}
+    index.drop_namespace("t.acme", 3)
+    assert not index.add(added("still-stale", unit(1, 0, 0, 0), generation=2))
+    assert index.add(added("newest", unit(1, 0, 0, 0), generation=3))
+    assert search_all(index, "p1", "n1") == {"newest", "other-namespace"}
+
+
+def test_remembered_purges_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vector_index, "_MAX_PURGED_NAMESPACES", 2)
+    index = PartitionedVectorIndex(dimensions=DIM, embedder=EMBEDDER)
+    for namespace in ("t.a", "t.b", "t.c"):
+        index.drop_namespace(namespace, 1)
+    index.drop_namespace("t.b", 2)  # the least recently purged is forgotten first: "t.a"
+    index.drop_namespace("t.d", 1)
+    assert index.add(added("a", unit(1, 0, 0, 0), namespace="t.a", partition="pa"))  # forgotten
+    assert not index.add(added("b", unit(1, 0, 0, 0), namespace="t.b", partition="pb", generation=1))
+    assert index.add(added("c", unit(1, 0, 0, 0), namespace="t.c", partition="pc"))  # forgotten
+    assert not index.add(added("d", unit(1, 0, 0, 0), namespace="t.d", partition="pd"))
+
+
+def test_searches_on_another_thread_see_consistent_rows() -> None:
+    """Every (id, score) a search returns, while the writer adds, replaces, evicts and purges, is the
+    score of that id's vector: never a torn row or an id paired with another entry's vector."""
+    rng = np.random.default_rng(11)
+    dimensions = 32
+    vectors = rng.standard_normal((400, dimensions)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    query = vectors[0]
+    index = PartitionedVectorIndex(
+        dimensions=dimensions, embedder=EMBEDDER, max_vectors=300, max_partition_vectors=200
+    )
+    stop = threading.Event()
+    problems: list[str] = []
+
+    def search() -> None:
+        while not stop.is_set():
+            try:
+                found = index.search("p1", query, threshold=-1.0, limit=1000, now=NOW)
+            except Exception as exc:
+                problems.append(repr(exc))
+                return
+            if len({entry_id for entry_id, _ in found}) != len(found):
+                problems.append("an id found twice")
+            for entry_id, score in found:
+                expected = float(vectors[int(entry_id[1:])] @ query)
+                if abs(score - expected) > 1e-4:
+                    problems.append(f"{entry_id}: {score} != {expected}")
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    reader = threading.Thread(target=search)
+    reader.start()
+    try:
+        started, step = time.monotonic(), 0
+        while time.monotonic() - started < 0.5 and not problems:
+            number = int(rng.integers(400))
+            partition = "p1" if step % 4 else "p2"
+            index.add(added(f"e{number}", vectors[number], partition=partition, generation=step // 500))
+            if step % 97 == 0:
+                index.drop_namespace("t.acme", step // 500)
+            step += 1
+    finally:
+        stop.set()
+        reader.join()
+        sys.setswitchinterval(previous)
+    assert problems == []
