@@ -40,14 +40,7 @@ def build_embedder(settings: ExtProcSettings) -> Embedder | None:
     if settings.cache_embedder == "none":
         return None
     if settings.cache_embedder == "remote":
-        assert settings.cache_embedder_url is not None  # checked by the settings
-        key = settings.cache_embedder_api_key
-        return RemoteEmbedder(
-            settings.cache_embedder_url,
-            model=settings.cache_embedder_model,
-            budget_s=settings.cache_embed_budget_s,
-            api_key=key.get_secret_value() if key is not None else None,
-        )
+        return _remote_embedder(settings, budget_s=settings.cache_embed_budget_s)
     return BudgetedEmbedder(
         OnnxEmbedder(),
         budget_s=settings.cache_embed_budget_s,
@@ -68,15 +61,19 @@ def build_store_embedder(settings: ExtProcSettings, embedder: Embedder | None) -
             max_in_flight=settings.cache_store_embed_max_in_flight,
         )
     if settings.cache_embedder == "remote":
-        assert settings.cache_embedder_url is not None  # checked by the settings
-        key = settings.cache_embedder_api_key
-        return RemoteEmbedder(
-            settings.cache_embedder_url,
-            model=settings.cache_embedder_model,
-            budget_s=settings.cache_store_embed_budget_s,
-            api_key=key.get_secret_value() if key is not None else None,
-        )
+        return _remote_embedder(settings, budget_s=settings.cache_store_embed_budget_s)
     return embedder
+
+
+def _remote_embedder(settings: ExtProcSettings, *, budget_s: float) -> RemoteEmbedder:
+    assert settings.cache_embedder_url is not None  # checked by the settings
+    key = settings.cache_embedder_api_key
+    return RemoteEmbedder(
+        settings.cache_embedder_url,
+        model=settings.cache_embedder_model,
+        budget_s=budget_s,
+        api_key=key.get_secret_value() if key is not None else None,
+    )
 
 
 class CacheRuntime:
