@@ -103,8 +103,8 @@ class Embedder(Protocol):
 
 
 class AnswerStore(Protocol):
-    """Cached answers in Redis: the truth. Every method but `purge` fails open (None / empty / False) on
-    errors; a purge that did not happen must be reported, so `purge` raises."""
+    """Cached answers in Redis: the truth. Every method fails open (None / empty / False) on errors.
+    Purges are the admin API's (`control_plane.cache_admin`), which reports a purge that did not happen."""
 
     async def read(self, namespace: str, entry_ids: list[str]) -> list[CacheEntry]:
         """The entries of the namespace's current generation that still exist, in `entry_ids` order."""
@@ -117,8 +117,4 @@ class AnswerStore(Protocol):
 
     async def generation(self, namespace: str) -> int | None:
         """The namespace's current generation (0 before the first purge); None if Redis fails."""
-        ...
-
-    async def purge(self, namespace: str) -> int:
-        """Make every entry of the namespace unreachable (bump the generation); the new generation."""
         ...

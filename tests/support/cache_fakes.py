@@ -123,14 +123,6 @@ class MemoryAnswerStore:
         await asyncio.sleep(0)
         return None if self.failing else self.generations.get(namespace, 0)
 
-    async def purge(self, namespace: str) -> int:
-        if self.failing:
-            raise ConnectionError("the fake store is failing")
-        self.generations[namespace] = self.generations.get(namespace, 0) + 1
-        if self.index is not None:
-            self.index.drop_namespace(namespace, self.generations[namespace])
-        return self.generations[namespace]
-
 
 class SleepyModel:
     """A `BlockingEmbedder` that blocks its thread for `delay_s` (time.sleep), then returns `vector`
