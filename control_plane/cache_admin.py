@@ -52,12 +52,21 @@ def _stats(tenant: str, raw: dict[bytes | str, bytes | str]) -> CacheStats:
 async def purge_cache_namespace(client: aioredis.Redis, namespace: str) -> int:
     """Bump `namespace`'s generation, then announce it on the feed; the new generation.
 
-    Raises RedisError/OSError when the bump or the announcement fails (the caller reports it; a bump
-    without its announcement is already effective, see the module doc)."""
+    Raises RedisError/OSError when the bump fails. A failed announcement is only logged: the bump alone
+    makes the purge effective (see the module doc), and a retry would purge again."""
     generation = int(await client.incr(cache_generation(namespace)))
     event = encode_feed_event(NamespacePurged(namespace=namespace, generation=generation))
     fields: dict[FieldT, EncodableT] = {name: value for name, value in event.items()}
-    await client.xadd(CACHE_FEED, fields, maxlen=CACHE_FEED_MAXLEN, approximate=True)
+    try:
+        await client.xadd(CACHE_FEED, fields, maxlen=CACHE_FEED_MAXLEN, approximate=True)
+    except (RedisError, OSError) as exc:
+        _log.warning(
+            "cache namespace %s purged (generation %d) but not announced (%s): replicas drop its vectors "
+            "as they expire",
+            namespace,
+            generation,
+            type(exc).__name__,
+        )
     return generation
 
 

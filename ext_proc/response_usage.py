@@ -1,9 +1,6 @@
-"""Reading usage out of upstream responses, chunk by chunk: a JSON body or an SSE stream.
+"""Reading usage out of upstream responses: a whole JSON document, or an SSE stream chunk by chunk.
 
-Both arrive STREAMED: Envoy never holds a whole response for ext_proc. (BUFFERED responses hang when a
-body larger than the buffer limit arrives while ext_proc is still answering the response headers: Envoy
-1.40 pauses the upstream and never sends its 413/500.) `JsonBodyReader` keeps a JSON body up to a cap
-and, past it, only the tail, where OpenAI-compatible servers put `usage`.
+Both kinds arrive STREAMED (`ext_proc.json_response` collects a JSON body from its chunks).
 
 Envoy hands STREAMED chunks as it read them: one chunk may hold many events, and an event may span
 chunks. `SseUsageReader` keeps the unfinished tail and looks at complete events only. It finds the
@@ -27,7 +24,6 @@ import orjson
 from ext_proc.token_count import TokenCounter
 
 __all__ = [
-    "JsonBodyReader",
     "SseUsageReader",
     "Usage",
     "output_text_tokens",
@@ -36,8 +32,6 @@ __all__ = [
 ]
 
 _EVENT_END = b"\n\n"
-_USAGE_KEY = b'"usage"'
-_TAIL_BYTES = 64 * 1024
 _DONE = b"[DONE]"
 
 
@@ -73,72 +67,6 @@ def usage_from_json_body(body: bytes) -> tuple[Usage | None, dict[str, Any] | No
     if not isinstance(document, dict):
         return None, None
     return usage_from_document(document), document
-
-
-def _usage_in_tail(tail: bytes) -> Usage | None:
-    """The last `"usage": {...}` object in `tail` (the end of a JSON body too big to keep whole)."""
-    start = tail.rfind(_USAGE_KEY)
-    if start == -1:
-        return None
-    opening = tail.find(b"{", start + len(_USAGE_KEY))
-    if opening == -1 or tail[start + len(_USAGE_KEY) : opening].strip() != b":":
-        return None
-    depth, in_string, escaped = 0, False, False
-    for index in range(opening, len(tail)):
-        byte = tail[index]
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:  # quote
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte == 0x7B:  # {
-            depth += 1
-        elif byte == 0x7D:  # }
-            depth -= 1
-            if depth == 0:
-                try:
-                    usage = orjson.loads(tail[opening : index + 1])
-                except orjson.JSONDecodeError:
-                    return None
-                return usage_from_document({"usage": usage})
-    return None
-
-
-class JsonBodyReader:
-    """Collects one JSON response from its STREAMED chunks: whole up to `max_bytes`, then only the tail."""
-
-    __slots__ = ("_chunks", "_max_bytes", "_size", "_tail", "overflowed")
-
-    def __init__(self, *, max_bytes: int) -> None:
-        self._max_bytes = max_bytes
-        self._chunks: list[bytes] = []
-        self._size = 0
-        self._tail = b""
-        self.overflowed = False
-        """The body passed `max_bytes`: only its usage (from the tail) is known, not the document."""
-
-    def feed(self, chunk: bytes) -> None:
-        if not chunk:
-            return
-        self._size += len(chunk)
-        if not self.overflowed and self._size <= self._max_bytes:
-            self._chunks.append(chunk)
-            return
-        if not self.overflowed:
-            self.overflowed = True
-            chunk = b"".join((*self._chunks, chunk))
-            self._chunks = []
-        self._tail = (self._tail + chunk)[-_TAIL_BYTES:]
-
-    def finish(self) -> tuple[Usage | None, dict[str, Any] | None]:
-        """(usage, the parsed document) once the body is complete; the document is None past the cap."""
-        if self.overflowed:
-            return _usage_in_tail(self._tail), None
-        return usage_from_json_body(b"".join(self._chunks))
 
 
 def output_text_tokens(document: dict[str, Any], counter: TokenCounter) -> int:

@@ -13,8 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from control_plane.model import (
     DEFAULT_MAX_REQUEST_BYTES,
-    GRPC_MESSAGE_HEADROOM_BYTES,
     MAX_REQUEST_BYTES_CEILING,
+    ext_proc_message_limit,
 )
 
 __all__ = [
@@ -47,7 +47,7 @@ class ExtProcSettings(BaseSettings):
         le=MAX_REQUEST_BYTES_CEILING,
         description="the gateway's body size limit, the same value as Envoy's buffer limit "
         "(TOLLWAY_XDS_MAX_REQUEST_BYTES; `tollway up` sets both from TOLLWAY_MAX_REQUEST_BYTES); "
-        "ext_proc accepts gRPC messages of twice this plus GRPC_MESSAGE_HEADROOM_BYTES (`max_message_bytes`)",
+        "Envoy and ext_proc accept gRPC messages of `ext_proc_message_limit` of it (twice, plus headroom)",
     )
     snapshot_wait_s: float = Field(
         default=10.0, ge=0.0, description="how long to wait for the first registry snapshot before serving"
@@ -166,12 +166,8 @@ class ExtProcSettings(BaseSettings):
 
     @property
     def max_message_bytes(self) -> int:
-        """Largest gRPC message in either direction: twice the body limit plus its envelope.
-
-        A request body comes whole (≤ the limit), but a STREAMED response chunk is whatever Envoy held
-        while the response-headers reply was pending: up to its buffer limit plus the upstream reads
-        already under way when it paused the upstream (9 MiB + 12 bytes seen with the 8 MiB default)."""
-        return 2 * self.max_request_bytes + GRPC_MESSAGE_HEADROOM_BYTES
+        """Largest gRPC message in either direction (`control_plane.model.ext_proc_message_limit`)."""
+        return ext_proc_message_limit(self.max_request_bytes)
 
     @field_validator("log_level", mode="before")
     @classmethod

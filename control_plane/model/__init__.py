@@ -23,6 +23,7 @@ from control_plane.model.body_limits import (
     DEFAULT_MAX_REQUEST_BYTES,
     GRPC_MESSAGE_HEADROOM_BYTES,
     MAX_REQUEST_BYTES_CEILING,
+    ext_proc_message_limit,
 )
 from control_plane.model.cache_policy import (
     DEFAULT_CACHE_POLICY,
@@ -133,6 +134,7 @@ __all__ = [
     "UpstreamCredential",
     "cache_hit_cost_pico",
     "display_prefix",
+    "ext_proc_message_limit",
     "hash_secret",
     "host_state",
     "mask_secret",

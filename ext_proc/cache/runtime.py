@@ -95,6 +95,14 @@ class CacheRuntime:
         if not settings.cache_enabled:
             return self
         self._embedder = build_embedder(settings)  # first: a model that fails to load leaves nothing open
+        try:
+            self._start(settings)
+        except BaseException:
+            await self.__aexit__(None, None, None)  # close the embedders (threads, HTTP clients) built
+            raise
+        return self
+
+    def _start(self, settings: ExtProcSettings) -> None:
         self._store_embedder = build_store_embedder(settings, self._embedder)
         client = self._shared_client
         if settings.cache_redis_url is not None and settings.cache_redis_url != settings.redis_url:
@@ -129,7 +137,6 @@ class CacheRuntime:
             self._embedder.name if self._embedder is not None else "none",
             settings.cache_embed_budget_s * 1000,
         )
-        return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

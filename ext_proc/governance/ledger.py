@@ -33,6 +33,8 @@ __all__ = ["RedisBillingSink"]
 _logger = logging.getLogger(__name__)
 
 _BATCH = 256
+_MAX_STRIKES = 3
+_MAX_TRACKED_STRIKES = 10_000
 _REJECT_TERMS = BillingTerms(BillingKind.PER_TOKEN)
 
 
@@ -68,6 +70,8 @@ class RedisBillingSink:
         self._clock = clock
         self._down_until = 0.0
         self._unfinished: list[SettleCommand] = []
+        self._strikes: dict[str, int] = {}
+        """Unexpected failures per request id (see `_isolate`)."""
         self._settle = client.register_script(SETTLE)
 
     # --- the BillingSink interface (sync, never raises) ----------------------------------------------
@@ -208,10 +212,9 @@ class RedisBillingSink:
             self._down_until = time.monotonic() + self._retry_s
             _logger.warning("ledger write failed (%s); spooling %d records", type(exc).__name__, len(batch))
             return False
-        except Exception:  # a client bug on a broken connection must not lose records: keep them
-            self._down_until = time.monotonic() + self._retry_s
-            _logger.exception("ledger write failed unexpectedly; spooling %d records", len(batch))
-            return False
+        except Exception:  # not a Redis error: a client bug, or one command that always fails
+            _logger.exception("ledger write failed unexpectedly (%d records)", len(batch))
+            return await self._isolate(batch)
         dead: list[SettleCommand] = []
         for command, outcome in zip(batch, results, strict=True):
             if isinstance(outcome, ResponseError):
@@ -220,6 +223,32 @@ class RedisBillingSink:
             self._leases.release(command.tenant, command.request_id)
         if dead:
             await asyncio.to_thread(self.spool.append, dead, dead=True)
+        return True
+
+    async def _isolate(self, batch: Sequence[SettleCommand]) -> bool:
+        """After an unexpected failure: run the commands one by one, so that one that always fails
+        cannot keep every other record (and the quota counters) out of Redis. A single command that
+        fails this way `_MAX_STRIKES` times goes to the dead spool (kept for an operator); before
+        that it is kept for a retry (the failure may be the connection's, not the command's)."""
+        if len(batch) > 1:
+            done = True
+            for command in batch:
+                if not await self.execute([command]):
+                    done = False
+                    if command.request_id not in self._strikes:
+                        break  # Redis itself failed: stop here
+            return done  # not done: the caller keeps the whole batch (a re-run is billed once)
+        command = batch[0]
+        if len(self._strikes) > _MAX_TRACKED_STRIKES:
+            self._strikes.clear()
+        strikes = self._strikes[command.request_id] = self._strikes.get(command.request_id, 0) + 1
+        if strikes < _MAX_STRIKES:
+            self._down_until = time.monotonic() + self._retry_s
+            return False
+        del self._strikes[command.request_id]
+        _logger.error("SETTLE of %s failed %d times; moved to the dead spool", command.request_id, strikes)
+        await asyncio.to_thread(self.spool.append, [command], dead=True)
+        self._leases.release(command.tenant, command.request_id)
         return True
 
     async def replay_once(self) -> int:

@@ -4,10 +4,11 @@ Request headers: drop client copies of `x-tollway-*`, authenticate (401/503 befo
 Request body (BUFFERED): parse once, resolve the model, check the plan's and the key's allow-lists,
 estimate prompt tokens, reserve quota (429/503), set `x-tollway-model` + `x-tollway-tenant` and let
 Envoy pick the route again. A streaming request also gets `stream_options.include_usage`.
-Response headers: errors → no body wanted (NONE), the reservation is released; SSE → STREAMED;
-JSON → BUFFERED. Response body: read usage and bill it. Whatever happens, an admitted request is
-billed exactly once: at the end of its response, or in `close` if the stream ended early (client
-gone, upstream cut), from what was seen so far, flagged as estimated.
+Response headers: errors → no body wanted (NONE), the reservation is released; SSE and JSON →
+STREAMED (never BUFFERED: see `ext_proc.json_response`). Response body: read usage and bill it.
+Whatever happens, an admitted request is billed exactly once: at the end of its response, or in
+`close` if the stream ended early (client gone, upstream cut), from what was seen so far, flagged as
+estimated.
 """
 
 from __future__ import annotations
@@ -46,11 +47,11 @@ from ext_proc.exchange import (
     ResponseBodyMode,
 )
 from ext_proc.governance.contracts import Admission, AdmissionRequest, RequestResult
+from ext_proc.json_response import JsonBodyReader
 from ext_proc.openai_request import InferenceEndpoint, InferenceRequest, parse_json_object, read_request
 from ext_proc.processor import PassThroughProcessor, RequestInfo
 from ext_proc.processors.caller import Caller, gateway_headers_of, identify, model_allowed
 from ext_proc.response_usage import (
-    JsonBodyReader,
     SseUsageReader,
     Usage,
     output_text_tokens,
@@ -271,8 +272,10 @@ class InferenceProcessor(PassThroughProcessor):
             )
             remove.append("content-length")  # the usage chunk may be cut out: the length may change
         else:
-            self._json = JsonBodyReader(max_bytes=self._services.max_json_response_bytes)
-        # STREAMED for JSON too (see `ext_proc.response_usage`): the body is never changed, so a JSON
+            self._json = JsonBodyReader(
+                max_bytes=self._services.max_json_response_bytes, expected_bytes=_content_length(event)
+            )
+        # STREAMED for JSON too (see `ext_proc.json_response`): the body is never changed, so a JSON
         # response keeps its content-length.
         return Continue(HeaderEdit(set_headers, tuple(remove)), response_body_mode=ResponseBodyMode.STREAMED)
 
@@ -280,33 +283,58 @@ class InferenceProcessor(PassThroughProcessor):
         if self._sse is not None:
             replacement = self._sse.feed(event.body, end_of_stream=event.end_of_stream)
             if event.end_of_stream:
-                complete = self._sse.done and not self._sse.error_event
-                outcome = RequestOutcome.OK if complete else RequestOutcome.UPSTREAM_CUT
-                self._finish_with(outcome, self._sse.usage, self._sse.delivered_tokens)
-                if self._cache is not None:
-                    self._cache.complete_stream(done=self._sse.done, error=self._sse.error_event)
+                self._finish_stream(cut_outcome=RequestOutcome.UPSTREAM_CUT)
             return Continue(body=replacement) if replacement is not None else Continue()
         if self._json is not None:
             self._json.feed(event.body)
-            if event.end_of_stream:
-                usage, document = self._json.finish()
-                delivered = output_text_tokens(document, self._services.tokens) if document is not None else 0
-                self._finish_with(RequestOutcome.OK, usage, delivered)
-                if self._cache is not None:
-                    self._cache.complete_json(document)
+            if event.end_of_stream or self._json.complete:
+                self._finish_json()
         return Continue()
+
+    # Envoy may end the side stream without waiting for the reply to its final (often empty)
+    # end-of-stream message, so a response is billed as complete as soon as it is known to be: a JSON
+    # body at its content-length (or, in `close`, once it parses whole), an SSE stream at `[DONE]`.
+
+    def _finish_json(self) -> None:
+        json_body = self._json
+        if json_body is None or self._finished:
+            return
+        usage, document = json_body.finish()
+        if document is not None:
+            delivered = output_text_tokens(document, self._services.tokens) if usage is None else 0
+        else:  # past the cap (its usage, if any, was read from its edges), or not JSON
+            delivered = json_body.estimated_tokens if json_body.overflowed else 0
+        self._finish_with(RequestOutcome.OK, usage, delivered)
+        if self._cache is not None:
+            self._cache.complete_json(document)
+
+    def _finish_stream(self, *, cut_outcome: RequestOutcome) -> None:
+        sse = self._sse
+        if sse is None or self._finished:
+            return
+        complete = sse.done and not sse.error_event
+        self._finish_with(RequestOutcome.OK if complete else cut_outcome, sse.usage, sse.delivered_tokens)
+        if self._cache is not None:
+            self._cache.complete_stream(done=sse.done, error=sse.error_event)
 
     async def close(self) -> None:
         """The stream ended: an admitted request not billed yet is billed from what was seen."""
-        if self._admission is not None and not self._finished:
-            delivered = self._sse.delivered_tokens if self._sse is not None else 0
-            usage = self._sse.usage if self._sse is not None else None
-            _log.info(
-                "request %s incomplete (client gone, or upstream cut or stalled) after %d delivered tokens",
-                self._request.request_id,
-                delivered,
-            )
-            self._finish_with(RequestOutcome.INCOMPLETE, usage, delivered)
+        if self._admission is None or self._finished:
+            return
+        if self._json is not None and self._json.whole:
+            self._finish_json()
+            return
+        if self._sse is not None and self._sse.done and not self._sse.error_event:
+            self._finish_stream(cut_outcome=RequestOutcome.INCOMPLETE)
+            return
+        delivered = self._sse.delivered_tokens if self._sse is not None else 0
+        usage = self._sse.usage if self._sse is not None else None
+        _log.info(
+            "request %s incomplete (client gone, or upstream cut or stalled) after %d delivered tokens",
+            self._request.request_id,
+            delivered,
+        )
+        self._finish_with(RequestOutcome.INCOMPLETE, usage, delivered)
 
     # -- billing ---------------------------------------------------------------------------------
 
@@ -370,6 +398,13 @@ class InferenceProcessor(PassThroughProcessor):
         if self._caller is None:
             raise RuntimeError("request body before request headers")
         return self._caller
+
+
+def _content_length(event: HeadersEvent) -> int | None:
+    try:
+        return int(event.headers["content-length"])
+    except (KeyError, ValueError):
+        return None
 
 
 def _status_of(event: HeadersEvent) -> int:

@@ -149,6 +149,34 @@ async def test_a_replay_that_raises_midway_returns_its_files_and_the_next_one_bi
     assert sorted(r.request_id for r in got) == [f"r{i}" for i in range(4)]
 
 
+async def test_a_command_that_always_fails_is_isolated_then_dead_lettered(
+    redis_client: aioredis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    holder = holder_for(snapshot())
+    spool_dir = tmp_path / "spool"
+    gov = Governance(redis_client, holder, spool_dir)
+    admissions = [await gov.gate.admit(request(holder, rid, prompt=10)) for rid in ("g1", "bad", "g2")]
+    settle = gov.billing._settle
+
+    async def settle_unless_poisoned(*, keys, args, client):  # type: ignore[no-untyped-def]
+        if any(b"bad" in (a if isinstance(a, bytes) else str(a).encode()) for a in args):
+            raise TypeError("a command this client cannot encode")
+        return await settle(keys=keys, args=args, client=client)
+
+    monkeypatch.setattr(gov.billing, "_settle", settle_unless_poisoned)
+    for admission in admissions:
+        gov.billing.finish(admission, ok(10, 1))
+    await gov.flush()  # one batch: isolated, the good two written, the bad one kept (strike 1)
+    assert sorted(r.request_id for r in await records(redis_client)) == ["g1", "g2"]
+    assert await gov.billing.replay_once() == 0  # strike 2: kept again
+    assert await gov.billing.replay_once() == 1  # strike 3: dead-lettered, the file is done
+    dead = list(spool_dir.glob("dead-*.jsonl"))
+    assert len(dead) == 1
+    assert b"bad" in dead[0].read_bytes()
+    assert not any(spool_dir.glob("*.ready"))
+    assert sorted(r.request_id for r in await records(redis_client)) == ["g1", "g2"]
+
+
 async def test_runtime_stop_drains_the_queue_to_the_spool(
     valkey: ValkeyServer, redis_client: aioredis.Redis, tmp_path: Path
 ) -> None:

@@ -120,6 +120,13 @@ async def test_purges_go_to_the_cache_redis_and_counters_stay_with_governance(
         await entries.aclose()
 
 
+async def test_a_purge_not_announced_is_still_a_purge(client: aioredis.Redis) -> None:
+    await client.set(CACHE_FEED, "not a stream")  # XADD fails (WRONGTYPE); INCR does not
+    admin = CacheAdmin(client)
+    assert await admin.purge_tenant("acme") == 1
+    assert await client.get(cache_generation("t.acme")) == b"1"
+
+
 async def test_an_unreachable_store_is_reported() -> None:
     client = connect(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
     admin = CacheAdmin(client)

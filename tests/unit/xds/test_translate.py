@@ -221,7 +221,7 @@ def test_ext_proc_filter_settings() -> None:
     assert ext_proc.grpc_service.envoy_grpc is not None
     assert ext_proc.grpc_service.envoy_grpc.cluster_name == "procs"
     # The default body limit (8 MiB) plus 1 MiB of envelope: a rewritten body comes back whole.
-    assert ext_proc.grpc_service.envoy_grpc.max_receive_message_length == 9 * 1024 * 1024
+    assert ext_proc.grpc_service.envoy_grpc.max_receive_message_length == 17 * 1024 * 1024
     assert ext_proc.failure_mode_allow is False
     assert ext_proc.allow_mode_override is True
     assert ext_proc.message_timeout == timedelta(milliseconds=1500)
@@ -327,4 +327,4 @@ def test_one_setting_sizes_the_listener_buffer_and_the_ext_proc_messages() -> No
     ext_proc = _hcm(translate(SAMPLES["empty"], options)).http_filters[0].typed_config
     assert ext_proc is not None
     grpc_service = ext_proc.unpack().grpc_service
-    assert grpc_service.envoy_grpc.max_receive_message_length == 20_000_000 + GRPC_MESSAGE_HEADROOM_BYTES
+    assert grpc_service.envoy_grpc.max_receive_message_length == 40_000_000 + GRPC_MESSAGE_HEADROOM_BYTES

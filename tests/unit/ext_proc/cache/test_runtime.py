@@ -10,6 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 import ext_proc.cache
+import ext_proc.cache.runtime as runtime_module
 from control_plane.keys import tenant_cache_stats
 from control_plane.redis_client import connect
 from ext_proc.cache.embedder import BudgetedEmbedder, RemoteEmbedder
@@ -165,6 +166,31 @@ async def test_runtime_wires_the_store_embedder(client: aioredis.Redis, valkey_u
         assert isinstance(runtime.cache._store_embedder, RemoteEmbedder)
         assert runtime.cache._store_embedder is not runtime.cache._embedder
         assert runtime.cache._store_embed_cap == 3
+
+
+async def test_a_failed_start_closes_both_embedders(
+    client: aioredis.Redis, valkey_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = ExtProcSettings(
+        redis_url=valkey_url, cache_embedder="remote", cache_embedder_url="http://127.0.0.1:9/v1"
+    )
+    closed: list[str] = []
+    original = RemoteEmbedder.aclose
+
+    async def recording_aclose(self: RemoteEmbedder) -> None:
+        closed.append(type(self).__name__)
+        await original(self)
+
+    def broken_index(**_kwargs: object) -> None:
+        raise RuntimeError("the index cannot be built")
+
+    monkeypatch.setattr(RemoteEmbedder, "aclose", recording_aclose)
+    monkeypatch.setattr(runtime_module, "PartitionedVectorIndex", broken_index)
+    with pytest.raises(RuntimeError, match="cannot be built"):
+        async with CacheRuntime(settings, client):
+            pass
+    assert closed == ["RemoteEmbedder", "RemoteEmbedder"]  # the store's, then the lookups'
+    assert cache_tasks() == []
 
 
 def test_cache_package_exports_nothing() -> None:
