@@ -5,6 +5,7 @@ answer (JSON, or a stream after `[DONE]`) stored; endpoints other than chat comp
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -31,16 +32,12 @@ from ext_proc.cache.stats import CacheStatsRecorder
 from ext_proc.cache.vector_index import PartitionedVectorIndex
 from ext_proc.errors import RateLimitedError
 from ext_proc.governance.contracts import RequestResult
-from ext_proc.governance.policies import PolicyTableHolder
-from ext_proc.model_table import ModelTableHolder
 from ext_proc.processors import openai_processors
 from ext_proc.server import StreamSession
 from ext_proc.services import GatewayServices
-from ext_proc.token_count import TokenCounter
 from tests.support.cache_fakes import DIMENSIONS, FAKE_EMBEDDER, FakeEmbedder, MemoryAnswerStore, unit
 from tests.support.governance_fakes import (
     RATE_LIMIT_HEADERS,
-    FakeAuthenticator,
     FakeBilling,
     FakeGate,
     FixedClock,
@@ -138,26 +135,9 @@ def cache(store: MemoryAnswerStore, index: PartitionedVectorIndex, embedder: Fak
 
 
 @pytest.fixture
-def services(
-    tables: ModelTableHolder,
-    policies: PolicyTableHolder,
-    authenticator: FakeAuthenticator,
-    gate: FakeGate,
-    billing: FakeBilling,
-    token_counter: TokenCounter,
-    clock: FixedClock,
-    cache: ResponseCache,
-) -> GatewayServices:
-    return GatewayServices(
-        models=tables,
-        policies=policies,
-        authenticator=authenticator,
-        gate=gate,
-        billing=billing,
-        tokens=token_counter,
-        cache=cache,
-        clock=clock,
-    )
+def services(services: GatewayServices, cache: ResponseCache) -> GatewayServices:
+    """The shared services (conftest), with the response cache."""
+    return dataclasses.replace(services, cache=cache)
 
 
 def plant(
