@@ -27,6 +27,10 @@ shares the tag `{t:<tenant>}`, so one Lua script can admit, settle and bill a re
 | `tw:{c:<namespace>}:gen` | string (integer): cache generation; purge bumps it | admin | ext_proc cache |
 | `tw:{c:<namespace>}:e:<entry id>` | hash: one cached answer, with a TTL | ext_proc cache | ext_proc cache |
 | `tw:{cache}:feed` | stream of index events (entry added, namespace purged) | ext_proc, admin | ext_proc |
+| `tw:{admin}:users` | hash username → JSON `AdminUser` (argon2 hash, never a password) | admin | admin |
+| `tw:{admin}:session:<sha-256>` | string (JSON session), TTL; keyed by the cookie's hash | admin | admin |
+| `tw:{admin}:login:<username>` | string (integer) with a TTL: failed logins in the window | admin | admin |
+| `tw:{admin}:audit` | stream of `AuditEntry` JSON (field `a`) | admin | admin |
 
 `<period>` is a UTC month `YYYY-MM` or a UTC day `YYYY-MM-DD`. Usage hash fields are
 `<model>|<price version>|<metric>` (per model and price version) and `*|*|<metric>` (tenant totals),
@@ -39,6 +43,8 @@ A registration member is `<model>|<backend name>` (`registration_member`); neith
 from __future__ import annotations
 
 __all__ = [
+    "ADMIN_AUDIT",
+    "ADMIN_USERS",
     "CACHE_FEED",
     "CACHE_STAT_FIELDS",
     "KEYS_BY_HASH",
@@ -54,6 +60,8 @@ __all__ = [
     "TOTAL",
     "USAGE_METRICS",
     "XDS_NODES",
+    "admin_login_failures",
+    "admin_session",
     "cache_entry",
     "cache_generation",
     "cache_namespace",
@@ -94,6 +102,8 @@ USAGE_METRICS = (
 TOTAL = "*"
 
 CACHE_FEED = "tw:{cache}:feed"
+ADMIN_USERS = "tw:{admin}:users"
+ADMIN_AUDIT = "tw:{admin}:audit"
 CACHE_STAT_FIELDS = (
     "hits_exact",  # answered by the exact layer
     "hits_semantic",  # answered by the semantic layer
@@ -164,3 +174,12 @@ def cache_generation(namespace: str) -> str:
 
 def cache_entry(namespace: str, entry_id: str) -> str:
     return f"{_cache(namespace)}:e:{entry_id}"
+
+
+def admin_session(session_hash: str) -> str:
+    """A UI session, by the sha-256 (hex) of its cookie value (the cookie itself is never stored)."""
+    return f"tw:{{admin}}:session:{session_hash}"
+
+
+def admin_login_failures(username: str) -> str:
+    return f"tw:{{admin}}:login:{username}"

@@ -1,5 +1,6 @@
 """THE domain model: frozen pydantic values, no I/O. Every Tollway package may import it."""
 
+from control_plane.model.admin_user import AdminRole, AdminUser, AuditEntry, Username
 from control_plane.model.api_key import (
     KEY_SECRET_PREFIX,
     ApiKey,
@@ -85,7 +86,10 @@ __all__ = [
     "PICO_PER_MICRO",
     "STREAM_HEADER",
     "TENANT_HEADER",
+    "AdminRole",
+    "AdminUser",
     "ApiKey",
+    "AuditEntry",
     "Backend",
     "BackendName",
     "BackendRegistration",
@@ -132,6 +136,7 @@ __all__ = [
     "Timeouts",
     "TrafficPolicy",
     "UpstreamCredential",
+    "Username",
     "cache_hit_cost_pico",
     "display_prefix",
     "ext_proc_message_limit",
