@@ -14,12 +14,15 @@ from admin_ui.ports import (
     RegistrationsPort,
     RegistryPort,
     UsagePort,
+    UsersPort,
     XdsStatusPort,
 )
 from admin_ui.routes import cache as cache_routes
 from admin_ui.routes import credentials, keys, models, plans, prices, registry, status, tenants, usage
 from admin_ui.routes import registrations as registrations_routes
+from admin_ui.routes import users as users_routes
 from admin_ui.settings import AdminSettings
+from control_plane.admin_users import AdminUsers, RedisAdminUserStore
 from control_plane.cache_admin import CacheAdmin
 from control_plane.envoy_admin import EnvoyAdminClient
 from control_plane.keystore import RedisKeyStore
@@ -45,6 +48,7 @@ def create_app(
     registration_token: str = "",
     backend_health: BackendHealthPort | None = None,
     cache_port: CachePort | None = None,
+    users_port: UsersPort | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="Tollway admin API",
@@ -61,6 +65,7 @@ def create_app(
         registrations=registrations_port,
         registration_token=registration_token,
         cache=cache_port,  # None: the cache routes answer 503
+        users=users_port,  # None: the /admin/v1/users routes answer 503
     )
     app.state.secret_box = secret_box  # None: credential writes answer 503 (see routes/credentials.py)
     app.state.backend_health = backend_health or EnvoyAdminClient()  # see routes/status.py
@@ -70,6 +75,7 @@ def create_app(
         app.include_router(module.router)
     app.include_router(registrations_routes.router)
     app.include_router(cache_routes.router)
+    app.include_router(users_routes.router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -98,6 +104,7 @@ async def run(settings: AdminSettings) -> None:
             settings.registration_token.get_secret_value() if settings.registration_token is not None else ""
         ),
         cache_port=CacheAdmin(client, entries=cache_client),
+        users_port=AdminUsers(RedisAdminUserStore(client)),
     )
     config = uvicorn.Config(
         app,

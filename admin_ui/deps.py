@@ -9,7 +9,15 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from admin_ui.ports import CachePort, KeysPort, RegistrationsPort, RegistryPort, UsagePort, XdsStatusPort
+from admin_ui.ports import (
+    CachePort,
+    KeysPort,
+    RegistrationsPort,
+    RegistryPort,
+    UsagePort,
+    UsersPort,
+    XdsStatusPort,
+)
 
 __all__ = [
     "AdminAuth",
@@ -20,6 +28,7 @@ __all__ = [
     "RegistryDep",
     "Services",
     "UsageDep",
+    "UsersDep",
     "XdsStatusDep",
     "require_admin",
     "require_registrar",
@@ -36,6 +45,7 @@ class Services:
     registrations: RegistrationsPort | None = None
     registration_token: str = field(default="", repr=False)  # "" = only the admin token registers
     cache: CachePort | None = None
+    users: UsersPort | None = None
 
 
 def _services(request: Request) -> Services:
@@ -91,6 +101,13 @@ def _cache(request: Request) -> CachePort:
     return cache
 
 
+def _users(request: Request) -> UsersPort:
+    users = _services(request).users
+    if users is None:
+        raise HTTPException(status_code=503, detail="admin UI users are not configured on this server")
+    return users
+
+
 def _registry(request: Request) -> RegistryPort:
     return _services(request).registry
 
@@ -115,3 +132,4 @@ UsageDep = Annotated[UsagePort, Depends(_usage)]
 RegistrarAuth = Depends(require_registrar)
 RegistrationsDep = Annotated[RegistrationsPort, Depends(_registrations)]
 CacheDep = Annotated[CachePort, Depends(_cache)]
+UsersDep = Annotated[UsersPort, Depends(_users)]

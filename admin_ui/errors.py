@@ -10,6 +10,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from control_plane.errors import (
+    AdminUserExistsError,
+    AdminUserNotFoundError,
+    AdminUserValidationError,
     KeyNotFoundError,
     KeyStateError,
     KeyValidationError,
@@ -30,6 +33,9 @@ _log = logging.getLogger(__name__)
 # (status, type, code) per error class; the first match in the MRO wins.
 _MAPPING: dict[type[TollwayError], tuple[int, str, str]] = {
     RegistryValidationError: (422, "invalid_request_error", "validation_failed"),
+    AdminUserValidationError: (422, "invalid_request_error", "validation_failed"),
+    AdminUserNotFoundError: (404, "invalid_request_error", "not_found"),
+    AdminUserExistsError: (409, "conflict_error", "already_exists"),
     RegistryNotFoundError: (404, "invalid_request_error", "not_found"),
     RegistryConflictError: (409, "conflict_error", "conflict"),
     KeyValidationError: (422, "invalid_request_error", "validation_failed"),

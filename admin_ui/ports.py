@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from control_plane.model import (
+    AdminRole,
+    AdminUser,
     ApiKey,
     Backend,
     BackendRegistration,
@@ -30,6 +32,7 @@ __all__ = [
     "RegistrationsPort",
     "RegistryPort",
     "UsagePort",
+    "UsersPort",
     "XdsStatusPort",
 ]
 
@@ -121,4 +124,27 @@ class CachePort(Protocol):
 
     async def purge_namespace(self, name: str) -> int:
         """Bump the generation of the shared namespace `name`; the new generation."""
+        ...
+
+
+class UsersPort(Protocol):
+    """Admin UI users (control_plane.admin_users.AdminUsers). `AdminUser.password_hash` never leaves the
+    server: responses are built from `admin_ui.schemas.UserPublic`."""
+
+    async def create(
+        self, username: str, password: str, role: AdminRole, tenant: str | None = None
+    ) -> AdminUser: ...
+
+    async def get(self, username: str) -> AdminUser: ...
+
+    async def list(self) -> list[AdminUser]: ...
+
+    async def set_password(self, username: str, password: str) -> AdminUser: ...
+
+    async def set_disabled(self, username: str, disabled: bool) -> AdminUser: ...
+
+    async def delete(self, username: str) -> AdminUser: ...
+
+    async def authenticate(self, username: str, password: str) -> AdminUser | None:
+        """The enabled user whose password this is, else None (timing does not reveal unknown users)."""
         ...

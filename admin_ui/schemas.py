@@ -7,6 +7,8 @@ from datetime import datetime
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from control_plane.model import (
+    AdminRole,
+    AdminUser,
     ApiKey,
     Backend,
     BackendRegistration,
@@ -28,6 +30,7 @@ from control_plane.model.registration import (
     MAX_REGISTRATION_TTL_S,
     MIN_REGISTRATION_TTL_S,
 )
+from control_plane.model.tenant import TenantId
 from control_plane.model.traffic import HeaderName
 
 __all__ = [
@@ -54,6 +57,10 @@ __all__ = [
     "StatusPublic",
     "TenantList",
     "TenantPublic",
+    "UserCreate",
+    "UserList",
+    "UserPassword",
+    "UserPublic",
     "WriteResult",
 ]
 
@@ -301,3 +308,46 @@ class CachePurged(BaseModel):
     tenant: str | None = Field(default=None, description="the tenant whose own namespace was purged")
     namespace: str = Field(description="`t.<tenant>` (a tenant's own) or `s.<name>` (shared)")
     generation: int = Field(description="the namespace's generation after the purge")
+
+
+class UserCreate(BaseModel):
+    """A new admin UI user. The password is hashed at once; no response ever shows it or its hash."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    username: str = Field(description="2-64 characters: lower-case letters, digits, `._@-`")
+    password: SecretStr = Field(description="12 to 1024 characters")
+    role: AdminRole
+    tenant: TenantId | None = Field(default=None, description="required for (and only for) a `tenant` user")
+
+
+class UserPassword(BaseModel):
+    """A user's new password (12 to 1024 characters)."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    password: SecretStr
+
+
+class UserPublic(BaseModel):
+    """An admin UI user as the API shows it: never the password, never its hash."""
+
+    username: str
+    role: AdminRole
+    tenant: str | None
+    disabled: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, user: AdminUser) -> UserPublic:
+        return cls(
+            username=user.username,
+            role=user.role,
+            tenant=user.tenant,
+            disabled=user.disabled,
+            created_at=user.created_at,
+        )
+
+
+class UserList(BaseModel):
+    users: list[UserPublic]

@@ -185,6 +185,30 @@ class AdminClient:
     def deregister_backend(self, model: str, backend: str) -> dict[str, Any]:
         return self._call("DELETE", "/admin/v1/registrations", params={"model": model, "backend": backend})
 
+    # ---- admin UI users (a password goes out in a POST body; answers never carry it or its hash) -----
+
+    def users(self) -> dict[str, Any]:
+        return self._call("GET", "/admin/v1/users")
+
+    def create_user(
+        self, username: str, password: SecretStr, role: str, *, tenant: str | None = None
+    ) -> dict[str, Any]:
+        body = {"username": username, "password": password.get_secret_value(), "role": role, "tenant": tenant}
+        return self._call("POST", "/admin/v1/users", body)
+
+    def set_user_password(self, username: str, password: SecretStr) -> dict[str, Any]:
+        body = {"password": password.get_secret_value()}
+        return self._call("POST", f"/admin/v1/users/{username}/password", body)
+
+    def disable_user(self, username: str) -> dict[str, Any]:
+        return self._call("POST", f"/admin/v1/users/{username}/disable", {})
+
+    def enable_user(self, username: str) -> dict[str, Any]:
+        return self._call("POST", f"/admin/v1/users/{username}/enable", {})
+
+    def delete_user(self, username: str) -> dict[str, Any]:
+        return self._call("DELETE", f"/admin/v1/users/{username}")
+
     # ---- transport ---------------------------------------------------------------------------------
 
     def _call(

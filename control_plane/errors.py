@@ -14,12 +14,20 @@ TollwayError
 ├── SecretBoxError
 │   ├── SecretKeyError            no deployment secret key is configured, or it is malformed
 │   └── SecretUnreadableError     a sealed value does not open with the key (wrong key or corrupt)
+├── AdminUserError
+│   ├── AdminUserValidationError  a user or password that breaks a rule (password policy, role/tenant)
+│   ├── AdminUserNotFoundError    no admin UI user has this username
+│   └── AdminUserExistsError      a user with this username already exists
 └── StoreUnavailableError         Redis/Valkey cannot be reached
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "AdminUserError",
+    "AdminUserExistsError",
+    "AdminUserNotFoundError",
+    "AdminUserValidationError",
     "KeyNotFoundError",
     "KeyStateError",
     "KeyStoreError",
@@ -95,6 +103,24 @@ class SecretKeyError(SecretBoxError):
 
 
 class SecretUnreadableError(SecretBoxError):
+    pass
+
+
+class AdminUserError(TollwayError):
+    """A request about an admin UI user failed; messages never contain a password or its hash."""
+
+
+class AdminUserValidationError(AdminUserError):
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+class AdminUserNotFoundError(AdminUserError):
+    pass
+
+
+class AdminUserExistsError(AdminUserError):
     pass
 
 

@@ -29,7 +29,9 @@ shares the tag `{t:<tenant>}`, so one Lua script can admit, settle and bill a re
 | `tw:{cache}:feed` | stream of index events (entry added, namespace purged) | ext_proc, admin | ext_proc |
 | `tw:{admin}:users` | hash username → JSON `AdminUser` (argon2 hash, never a password) | admin | admin |
 | `tw:{admin}:session:<sha-256>` | string (JSON session), TTL; keyed by the cookie's hash | admin | admin |
+| `tw:{admin}:user_sessions:<username>` | set of a user's session hashes, TTL | admin | admin |
 | `tw:{admin}:login:<username>` | string (integer) with a TTL: failed logins in the window | admin | admin |
+| `tw:{admin}:login_ip:<ip>` | string (integer), TTL: failed logins per address (IPv6: /64) | admin | admin |
 | `tw:{admin}:audit` | stream of `AuditEntry` JSON (field `a`) | admin | admin |
 
 `<period>` is a UTC month `YYYY-MM` or a UTC day `YYYY-MM-DD`. Usage hash fields are
@@ -61,7 +63,9 @@ __all__ = [
     "USAGE_METRICS",
     "XDS_NODES",
     "admin_login_failures",
+    "admin_login_failures_ip",
     "admin_session",
+    "admin_user_sessions",
     "cache_entry",
     "cache_generation",
     "cache_namespace",
@@ -181,5 +185,15 @@ def admin_session(session_hash: str) -> str:
     return f"tw:{{admin}}:session:{session_hash}"
 
 
+def admin_user_sessions(username: str) -> str:
+    """The set of one UI user's session hashes, so that all of them can be ended at once."""
+    return f"tw:{{admin}}:user_sessions:{username}"
+
+
 def admin_login_failures(username: str) -> str:
     return f"tw:{{admin}}:login:{username}"
+
+
+def admin_login_failures_ip(ip: str) -> str:
+    """Failed UI logins from one client address (an IPv6 address counts as its /64 network)."""
+    return f"tw:{{admin}}:login_ip:{ip}"

@@ -10,7 +10,7 @@ import typer
 import yaml
 from pydantic import ValidationError
 
-from control_plane.cli import backend, cache, credential, key, plan, price, tenant, usage
+from control_plane.cli import admin_users, backend, cache, credential, key, plan, price, tenant, usage
 from control_plane.cli.connection import AdminUrlOpt, JsonOpt, StateDirOpt, TokenOpt, call, fail
 from control_plane.cli.health import print_backend_health
 from control_plane.cli.output import print_json, print_table, print_write
@@ -31,6 +31,7 @@ app.add_typer(key.app, name="keys")
 app.add_typer(backend.app, name="backends")
 app.add_typer(credential.app, name="credentials")
 app.add_typer(cache.app, name="cache")
+app.add_typer(admin_users.app, name="admin")
 app.command("usage")(usage.usage)
 
 

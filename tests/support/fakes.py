@@ -9,8 +9,9 @@ from fastapi.testclient import TestClient
 
 from admin_ui.app import create_app
 from control_plane.admin_client import AdminClient
+from control_plane.admin_users import AdminUsers
 from control_plane.keystore import KeyStore
-from control_plane.model import ApiKey, NodeStatus, Snapshot
+from control_plane.model import AdminUser, ApiKey, NodeStatus, Snapshot
 from control_plane.registry import Registry
 from tests.support.cache_admin_fakes import MemoryCacheAdmin
 
@@ -70,6 +71,35 @@ class MemoryKeyRecords:
         self.writes.append([k.id for k in keys])
 
 
+class MemoryAdminUserStore:
+    """In-memory fake of control_plane.admin_users.AdminUserStore; `puts` counts replacing writes."""
+
+    def __init__(self) -> None:
+        self.users: dict[str, AdminUser] = {}
+        self.puts = 0
+
+    async def get(self, username: str) -> AdminUser | None:
+        return self.users.get(username)
+
+    async def list(self) -> list[AdminUser]:
+        return sorted(self.users.values(), key=lambda u: u.username)
+
+    async def add(self, user: AdminUser) -> bool:
+        await asyncio.sleep(0)
+        if user.username in self.users:
+            return False
+        self.users[user.username] = user
+        return True
+
+    async def put(self, user: AdminUser) -> None:
+        await asyncio.sleep(0)
+        self.users[user.username] = user
+        self.puts += 1
+
+    async def delete(self, username: str) -> bool:
+        return self.users.pop(username, None) is not None
+
+
 class MemoryUsageReader:
     """In-memory fake of the usage port: counters per (tenant, month)."""
 
@@ -98,7 +128,8 @@ ADMIN_TOKEN = "t" * 32
 
 @dataclass
 class AdminHarness:
-    """The admin app over in-memory fakes (registry store, key records, usage), for API and CLI tests."""
+    """The admin app over in-memory fakes (registry store, key records, usage, cache, admin UI users),
+    for API and CLI tests."""
 
     clock: FakeClock
     store: MemoryRegistryStore = field(default_factory=MemoryRegistryStore)
@@ -106,10 +137,12 @@ class AdminHarness:
     usage: MemoryUsageReader = field(default_factory=MemoryUsageReader)
     xds_status: MemoryXdsStatusStore = field(default_factory=MemoryXdsStatusStore)
     cache: MemoryCacheAdmin = field(default_factory=MemoryCacheAdmin)
+    user_store: MemoryAdminUserStore = field(default_factory=MemoryAdminUserStore)
 
     def __post_init__(self) -> None:
         self.registry = Registry(self.store)
         self.keys = KeyStore(self.records, self.registry, clock=self.clock)
+        self.users = AdminUsers(self.user_store, clock=self.clock)
         self.app = create_app(
             registry_port=self.registry,
             xds_status=self.xds_status,
@@ -117,6 +150,7 @@ class AdminHarness:
             usage_port=self.usage,
             admin_token=ADMIN_TOKEN,
             cache_port=self.cache,
+            users_port=self.users,
         )
 
     def admin_client(self) -> AdminClient:
