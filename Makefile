@@ -8,7 +8,7 @@ STAMP := $(VENV)/.tollway-installed
 PROTOS := ext_proc/proto/ext_proc.binpb
 PYTEST_ARGS ?=
 
-.PHONY: venv run test lint typecheck imports unit integration bench clean
+.PHONY: venv run test lint typecheck imports unit integration browser browser-deps bench clean
 
 venv: $(STAMP) $(PROTOS)
 
@@ -26,7 +26,7 @@ $(PROTOS): $(STAMP)
 run: venv
 	$(BIN)/tollway up
 
-test: venv lint typecheck imports unit integration
+test: venv lint typecheck imports unit integration browser
 
 lint: venv
 	$(BIN)/ruff check .
@@ -44,10 +44,18 @@ unit: venv
 integration: venv
 	$(BIN)/pytest tests/integration -q $(PYTEST_ARGS)
 
+# Browser tests drive Debian's chromium with Playwright (no browser download): installed here if missing.
+browser-deps:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		{ echo "cannot install chromium (apt-get install chromium) for the browser tests"; exit 1; }
+
+browser: venv browser-deps
+	$(BIN)/pytest tests/browser -q $(PYTEST_ARGS)
+
 # Max-RPS arms use wrk from Debian's packages; the latency arms run without it.
 bench: venv
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || echo "wrk unavailable: max RPS skipped"
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(PROTOS) .tollway
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(PROTOS) .tollway test-artifacts

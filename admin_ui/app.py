@@ -1,4 +1,5 @@
-"""Builds the admin FastAPI app from its services (tests pass fakes; `run` passes Redis adapters)."""
+"""Builds the admin FastAPI app from its services (tests pass fakes; `run` passes Redis adapters), with
+the browser UI (`admin_ui.web`) mounted when its services are given."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from admin_ui.routes import credentials, keys, models, plans, prices, registry, 
 from admin_ui.routes import registrations as registrations_routes
 from admin_ui.routes import users as users_routes
 from admin_ui.settings import AdminSettings
+from admin_ui.web.context import WebServices, web_services
+from admin_ui.web.routes import install_ui
 from control_plane.admin_users import AdminUsers, RedisAdminUserStore
 from control_plane.cache_admin import CacheAdmin
 from control_plane.envoy_admin import EnvoyAdminClient
@@ -49,7 +52,9 @@ def create_app(
     backend_health: BackendHealthPort | None = None,
     cache_port: CachePort | None = None,
     users_port: UsersPort | None = None,
+    web: WebServices | None = None,
 ) -> FastAPI:
+    """The admin app: the JSON API (admin token) and, when `web` is given, the browser UI under `/ui`."""
     app = FastAPI(
         title="Tollway admin API",
         version="0.1.0",
@@ -76,6 +81,8 @@ def create_app(
     app.include_router(registrations_routes.router)
     app.include_router(cache_routes.router)
     app.include_router(users_routes.router)
+    if web is not None:
+        install_ui(app, web)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -105,6 +112,7 @@ async def run(settings: AdminSettings) -> None:
         ),
         cache_port=CacheAdmin(client, entries=cache_client),
         users_port=AdminUsers(RedisAdminUserStore(client)),
+        web=web_services(settings, client),
     )
     config = uvicorn.Config(
         app,

@@ -46,6 +46,7 @@ def _summary(info: StackInfo) -> str:
         f"  OpenAI base URL : {info.listener_url}\n"
         f"  admin API       : {info.admin_url}  (docs: {info.admin_url}/docs)\n"
         f"  admin token     : {info.admin_token}  (also in {info.state_dir / 'admin-token'})\n"
+        f"  admin UI        : {info.admin_url}/ui/  (tollway admin create-user NAME --role admin)\n"
         f"{demo_key}"
         f"  Envoy admin     : {info.envoy_admin_url}\n"
         f"  Redis/Valkey    : {info.redis_url}\n"

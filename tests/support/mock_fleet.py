@@ -62,7 +62,11 @@ class _Member:
             verify.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
             verify.check_hostname = False
         self.process = ManagedProcess(name, argv, log_path=log_path)
-        self.http = httpx.Client(timeout=_HTTP_TIMEOUT_S, verify=verify)
+        # No keep-alive for control calls: the mock may close an idle connection just as a test reuses it
+        # ("Server disconnected without sending a response", seen once in CI).
+        self.http = httpx.Client(
+            timeout=_HTTP_TIMEOUT_S, verify=verify, limits=httpx.Limits(max_keepalive_connections=0)
+        )
 
     @property
     def root(self) -> str:

@@ -1,0 +1,74 @@
+"""A real stack (Valkey, admin, xds, ext_proc, Envoy, the demo upstream) and Debian's chromium driven by
+Playwright. Screenshots of the pages go to `test-artifacts/screenshots/` (look at them)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from control_plane.admin_client import AdminClient
+from control_plane.launcher import Stack, StackInfo, StackSettings
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def stack_info(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
+    settings = StackSettings(
+        state_dir=tmp_path_factory.mktemp("browser-state"),
+        listener_port=0,
+        admin_port=0,
+        ext_proc_workers=1,
+        demo=True,
+        log_level="info",
+    )
+    stack = Stack(settings)
+    try:
+        stack.start()
+        assert stack.info is not None
+        yield stack.info
+    finally:
+        stack.stop()
+        for process in stack.processes.values():
+            if process.exit_code() not in (0, -15, None):
+                sys.stderr.write(
+                    f"--- {process.name} exited {process.exit_code()}:\n{process.log_tail(50)}\n"
+                )
+
+
+@pytest.fixture(scope="session")
+def admin(stack_info: StackInfo) -> Iterator[AdminClient]:
+    client = AdminClient(stack_info.admin_url, stack_info.admin_token)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    chromium = shutil.which("chromium")
+    assert chromium is not None, "Debian's chromium is missing: `make browser-deps` installs it"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """Save the page as `test-artifacts/screenshots/<name>.png` (full page)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
