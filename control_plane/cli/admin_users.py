@@ -9,12 +9,14 @@ once, in a POST body, and is never printed; the admin API stores only its argon2
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from pydantic import SecretStr
 
+from control_plane.admin_client import AdminClient
 from control_plane.admin_users import password_problem
 from control_plane.cli.connection import AdminUrlOpt, JsonOpt, StateDirOpt, TokenOpt, admin, fail
 from control_plane.cli.output import print_json, print_table
@@ -116,43 +118,25 @@ def set_password(
     _print_user(result, "password changed", as_json)
 
 
-@app.command("disable-user")
-def disable_user(
-    username: UsernameArg,
-    state_dir: StateDirOpt = Path(".tollway"),
-    admin_url: AdminUrlOpt = None,
-    token: TokenOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Stop a user from signing in (their account and password are kept)."""
-    with admin(state_dir, admin_url, token) as client:
-        result = client.disable_user(username)
-    _print_user(result, "disabled", as_json)
+def _user_action(name: str, verb: str, doc: str, call: Callable[[AdminClient, str], dict[str, Any]]) -> None:
+    """Register `tollway admin NAME USERNAME`: one admin API call on one user, then its new state."""
+
+    def command(
+        username: UsernameArg,
+        state_dir: StateDirOpt = Path(".tollway"),
+        admin_url: AdminUrlOpt = None,
+        token: TokenOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        with admin(state_dir, admin_url, token) as client:
+            result = call(client, username)
+        _print_user(result, verb, as_json)
+
+    command.__doc__ = doc
+    app.command(name)(command)
 
 
-@app.command("enable-user")
-def enable_user(
-    username: UsernameArg,
-    state_dir: StateDirOpt = Path(".tollway"),
-    admin_url: AdminUrlOpt = None,
-    token: TokenOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Let a disabled user sign in again."""
-    with admin(state_dir, admin_url, token) as client:
-        result = client.enable_user(username)
-    _print_user(result, "enabled", as_json)
-
-
-@app.command("delete-user")
-def delete_user(
-    username: UsernameArg,
-    state_dir: StateDirOpt = Path(".tollway"),
-    admin_url: AdminUrlOpt = None,
-    token: TokenOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Delete a user."""
-    with admin(state_dir, admin_url, token) as client:
-        result = client.delete_user(username)
-    _print_user(result, "deleted", as_json)
+_user_action("disable-user", "disabled", "Stop a user from signing in (their account and password are kept).",
+             AdminClient.disable_user)  # fmt: skip
+_user_action("enable-user", "enabled", "Let a disabled user sign in again.", AdminClient.enable_user)
+_user_action("delete-user", "deleted", "Delete a user.", AdminClient.delete_user)

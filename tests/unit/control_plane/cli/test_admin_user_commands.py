@@ -1,47 +1,27 @@
 """`tollway admin create-user|users|set-password|disable-user|enable-user|delete-user` against the real
 admin app over in-memory fakes: passwords come from stdin or a hidden prompt and are never printed."""
 
-from datetime import UTC, datetime
-
 import orjson
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
 
-from control_plane.cli import admin_users, connection, main
+from control_plane.cli import admin_users
 from control_plane.model import Plan, Tenant
-from tests.support.fakes import ADMIN_TOKEN, AdminHarness, FakeClock
+from tests.support import cli
+from tests.support.fakes import AdminHarness
 
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
 OTHER = "another long password"
 
 
-@pytest.fixture
-def harness(monkeypatch: pytest.MonkeyPatch) -> AdminHarness:
-    harness = AdminHarness(clock=FakeClock(NOW))
-    monkeypatch.setattr(connection, "AdminClient", lambda _url, _token: harness.admin_client())
-    monkeypatch.setenv("TOLLWAY_ADMIN_TOKEN", ADMIN_TOKEN)
-    return harness
-
-
-def invoke(*args: str, stdin: str | None = None) -> Result:
-    result = CliRunner().invoke(main.app, list(args), input=stdin)
-    for secret in (PASSWORD, OTHER, "$argon2"):
-        assert secret not in result.output
-    return result
+SECRETS = (PASSWORD, OTHER, "$argon2")
 
 
 def run(*args: str, stdin: str | None = None) -> str:
-    result = invoke(*args, stdin=stdin)
-    assert result.exit_code == 0, result.output
-    return result.stdout
+    return cli.run(*args, stdin=stdin, never_shown=SECRETS)
 
 
 def run_failing(*args: str, stdin: str | None = None) -> str:
-    result = invoke(*args, stdin=stdin)
-    assert result.exit_code == 1, result.output
-    return result.output
+    return cli.run_failing(*args, stdin=stdin, never_shown=SECRETS)
 
 
 async def _signs_in(harness: AdminHarness, username: str, password: str) -> bool:
@@ -124,6 +104,8 @@ async def test_set_password_disable_enable_delete(harness: AdminHarness) -> None
 
 
 def test_there_is_no_password_argument(harness: AdminHarness) -> None:
-    result = invoke("admin", "create-user", "alice", "--role", "admin", "--password", PASSWORD)
+    result = cli.invoke(
+        "admin", "create-user", "alice", "--role", "admin", "--password", PASSWORD, never_shown=SECRETS
+    )
     assert result.exit_code == 2
     assert harness.user_store.users == {}

@@ -1,39 +1,15 @@
 """plans, tenants, prices, keys and usage commands against the real admin app over in-memory fakes."""
 
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
-import pytest
 from typer.testing import CliRunner
 
-from control_plane.cli import connection, main
+from control_plane.cli import main
 from control_plane.keys import usage_field
 from control_plane.model import Backend, Model, hash_secret
-from tests.support.fakes import ADMIN_TOKEN, AdminHarness, FakeClock
-
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def harness(monkeypatch: pytest.MonkeyPatch) -> Iterator[AdminHarness]:
-    harness = AdminHarness(clock=FakeClock(NOW))
-    monkeypatch.setattr(connection, "AdminClient", lambda _url, _token: harness.admin_client())
-    monkeypatch.setenv("TOLLWAY_ADMIN_TOKEN", ADMIN_TOKEN)
-    return harness
-
-
-def run(*args: str) -> str:
-    result = CliRunner().invoke(main.app, list(args))
-    assert result.exit_code == 0, result.output
-    return result.stdout
-
-
-def run_failing(*args: str) -> str:
-    result = CliRunner().invoke(main.app, list(args))
-    assert result.exit_code == 1, result.output
-    return result.output
+from tests.support.cli import run, run_failing
+from tests.support.fakes import AdminHarness
 
 
 def _base(harness: AdminHarness, tmp_path: Path) -> None:
