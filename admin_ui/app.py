@@ -9,11 +9,13 @@ from fastapi import FastAPI
 from admin_ui.deps import Services
 from admin_ui.errors import install_error_handlers
 from admin_ui.ports import (
+    AuditPort,
     BackendHealthPort,
     CachePort,
     KeysPort,
     RegistrationsPort,
     RegistryPort,
+    TrafficStatsPort,
     UsagePort,
     UsersPort,
     XdsStatusPort,
@@ -26,6 +28,7 @@ from admin_ui.settings import AdminSettings
 from admin_ui.web.context import WebServices, web_services
 from admin_ui.web.routes import install_ui
 from control_plane.admin_users import AdminUsers, RedisAdminUserStore
+from control_plane.audit import RedisAuditLog
 from control_plane.cache_admin import CacheAdmin
 from control_plane.envoy_admin import EnvoyAdminClient
 from control_plane.keystore import RedisKeyStore
@@ -33,6 +36,7 @@ from control_plane.redis_client import connect
 from control_plane.registrations import RedisRegistrationStore, Registrations
 from control_plane.registry import RedisRegistryStore, Registry
 from control_plane.secret_box import SecretBox
+from control_plane.traffic_stats import RedisTrafficStats
 from control_plane.usage import RedisUsageReader
 from control_plane.xds_status import RedisXdsStatusStore
 
@@ -52,6 +56,8 @@ def create_app(
     backend_health: BackendHealthPort | None = None,
     cache_port: CachePort | None = None,
     users_port: UsersPort | None = None,
+    audit_port: AuditPort | None = None,
+    traffic_port: TrafficStatsPort | None = None,
     web: WebServices | None = None,
 ) -> FastAPI:
     """The admin app: the JSON API (admin token) and, when `web` is given, the browser UI under `/ui`."""
@@ -71,6 +77,8 @@ def create_app(
         registration_token=registration_token,
         cache=cache_port,  # None: the cache routes answer 503
         users=users_port,  # None: the /admin/v1/users routes answer 503
+        audit=audit_port,  # None: changes are not audited
+        traffic=traffic_port,  # None: no traffic charts
     )
     app.state.secret_box = secret_box  # None: credential writes answer 503 (see routes/credentials.py)
     app.state.backend_health = backend_health or EnvoyAdminClient()  # see routes/status.py
@@ -112,6 +120,8 @@ async def run(settings: AdminSettings) -> None:
         ),
         cache_port=CacheAdmin(client, entries=cache_client),
         users_port=AdminUsers(RedisAdminUserStore(client)),
+        audit_port=RedisAuditLog(client),
+        traffic_port=RedisTrafficStats(client),
         web=web_services(settings, client),
     )
     config = uvicorn.Config(

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from admin_ui.audited import TOKEN_ACTOR, AuditedCache, AuditedKeys, AuditedRegistry, AuditedUsers, AuditTrail
 from admin_ui.ports import (
+    AuditPort,
     CachePort,
     KeysPort,
     RegistrationsPort,
     RegistryPort,
+    TrafficStatsPort,
     UsagePort,
     UsersPort,
     XdsStatusPort,
@@ -21,17 +25,21 @@ from admin_ui.ports import (
 
 __all__ = [
     "AdminAuth",
+    "AuditDep",
     "CacheDep",
     "KeysDep",
     "RegistrarAuth",
     "RegistrationsDep",
     "RegistryDep",
     "Services",
+    "TrafficDep",
     "UsageDep",
     "UsersDep",
     "XdsStatusDep",
+    "audited_services",
     "require_admin",
     "require_registrar",
+    "services_for",
 ]
 
 
@@ -46,11 +54,35 @@ class Services:
     registration_token: str = field(default="", repr=False)  # "" = only the admin token registers
     cache: CachePort | None = None
     users: UsersPort | None = None
+    audit: AuditPort | None = None  # None: changes are not audited (tests that do not look)
+    traffic: TrafficStatsPort | None = None  # None: the dashboard shows no traffic charts
 
 
-def _services(request: Request) -> Services:
+def audited_services(services: Services, actor: Callable[[], str]) -> Services:
+    """`services` with every write port recording its changes under `actor()` (see admin_ui.audited)."""
+    if services.audit is None:
+        return services
+    trail = AuditTrail(services.audit, actor)
+    return replace(
+        services,
+        registry=AuditedRegistry(services.registry, trail),
+        keys=AuditedKeys(services.keys, trail),
+        cache=AuditedCache(services.cache, trail) if services.cache is not None else None,
+        users=AuditedUsers(services.users, trail) if services.users is not None else None,
+    )
+
+
+def services_for(request: Request) -> Services:
+    """The app's services for this request, audited under `request.state.actor` (set by the auth
+    dependency: `token` for the admin token, the username for a UI session)."""
+    cached = getattr(request.state, "services", None)
+    if isinstance(cached, Services):
+        return cached
     services: Services = request.app.state.services
-    return services
+    state = request.state
+    audited = audited_services(services, lambda: str(getattr(state, "actor", TOKEN_ACTOR)))
+    request.state.services = audited
+    return audited
 
 
 _bearer = HTTPBearer(auto_error=False)
@@ -59,7 +91,7 @@ _bearer = HTTPBearer(auto_error=False)
 def require_admin(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> None:
-    expected = _services(request).admin_token.encode()
+    expected = services_for(request).admin_token.encode()
     presented = credentials.credentials.encode() if credentials else b""
     if not hmac.compare_digest(presented, expected):
         raise HTTPException(
@@ -67,13 +99,14 @@ def require_admin(
             detail="a valid admin token is required (Authorization: Bearer <token>)",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    request.state.actor = TOKEN_ACTOR
 
 
 def require_registrar(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> None:
     """The admin token, or the registration token (which opens the /registrations routes only)."""
-    services = _services(request)
+    services = services_for(request)
     presented = credentials.credentials.encode() if credentials else b""
     admin_ok = hmac.compare_digest(presented, services.admin_token.encode())
     registrar_ok = bool(services.registration_token) and hmac.compare_digest(
@@ -85,43 +118,58 @@ def require_registrar(
             detail="a valid admin or registration token is required (Authorization: Bearer <token>)",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    request.state.actor = TOKEN_ACTOR if admin_ok else "registration-token"
 
 
 def _registrations(request: Request) -> RegistrationsPort:
-    registrations = _services(request).registrations
+    registrations = services_for(request).registrations
     if registrations is None:
         raise HTTPException(status_code=503, detail="self-registration is not configured on this server")
     return registrations
 
 
 def _cache(request: Request) -> CachePort:
-    cache = _services(request).cache
+    cache = services_for(request).cache
     if cache is None:
         raise HTTPException(status_code=503, detail="the response cache is not configured on this server")
     return cache
 
 
 def _users(request: Request) -> UsersPort:
-    users = _services(request).users
+    users = services_for(request).users
     if users is None:
         raise HTTPException(status_code=503, detail="admin UI users are not configured on this server")
     return users
 
 
+def _audit(request: Request) -> AuditPort:
+    audit = services_for(request).audit
+    if audit is None:
+        raise HTTPException(status_code=503, detail="the audit log is not configured on this server")
+    return audit
+
+
+def _traffic(request: Request) -> TrafficStatsPort:
+    traffic = services_for(request).traffic
+    if traffic is None:
+        raise HTTPException(status_code=503, detail="traffic statistics are not configured on this server")
+    return traffic
+
+
 def _registry(request: Request) -> RegistryPort:
-    return _services(request).registry
+    return services_for(request).registry
 
 
 def _xds_status(request: Request) -> XdsStatusPort:
-    return _services(request).xds_status
+    return services_for(request).xds_status
 
 
 def _keys(request: Request) -> KeysPort:
-    return _services(request).keys
+    return services_for(request).keys
 
 
 def _usage(request: Request) -> UsagePort:
-    return _services(request).usage
+    return services_for(request).usage
 
 
 AdminAuth = Depends(require_admin)
@@ -133,3 +181,5 @@ RegistrarAuth = Depends(require_registrar)
 RegistrationsDep = Annotated[RegistrationsPort, Depends(_registrations)]
 CacheDep = Annotated[CachePort, Depends(_cache)]
 UsersDep = Annotated[UsersPort, Depends(_users)]
+AuditDep = Annotated[AuditPort, Depends(_audit)]
+TrafficDep = Annotated[TrafficStatsPort, Depends(_traffic)]

@@ -6,10 +6,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from control_plane.audit import AuditPage
 from control_plane.model import (
     AdminRole,
     AdminUser,
     ApiKey,
+    AuditEntry,
     Backend,
     BackendRegistration,
     CacheStats,
@@ -21,16 +23,20 @@ from control_plane.model import (
     RegistrySpec,
     Snapshot,
     Tenant,
+    TrafficSeries,
+    TrafficWindow,
     UpstreamCredential,
 )
 from control_plane.registry import ApplyResult, RegistryDocument
 
 __all__ = [
+    "AuditPort",
     "BackendHealthPort",
     "CachePort",
     "KeysPort",
     "RegistrationsPort",
     "RegistryPort",
+    "TrafficStatsPort",
     "UsagePort",
     "UsersPort",
     "XdsStatusPort",
@@ -86,7 +92,13 @@ class KeysPort(Protocol):
 
 
 class UsagePort(Protocol):
+    """A tenant's usage counters (control_plane.usage.RedisUsageReader): `usage_field` → integer."""
+
     async def month_usage(self, tenant: str, month: str) -> Mapping[str, int]: ...
+
+    async def day_usage(self, tenant: str, days: Sequence[str]) -> Mapping[str, Mapping[str, int]]:
+        """The counters of each UTC day `YYYY-MM-DD` in `days` (a day without usage: an empty map)."""
+        ...
 
 
 class XdsStatusPort(Protocol):
@@ -148,3 +160,28 @@ class UsersPort(Protocol):
     async def authenticate(self, username: str, password: str) -> AdminUser | None:
         """The enabled user whose password this is, else None (timing does not reveal unknown users)."""
         ...
+
+
+class AuditPort(Protocol):
+    """The audit log of admin actions (control_plane.audit.RedisAuditLog)."""
+
+    def now(self) -> datetime: ...
+
+    async def append(self, entry: AuditEntry) -> str: ...
+
+    async def page(
+        self,
+        *,
+        limit: int = 50,
+        before: str | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        max_scan: int = 20_000,
+    ) -> AuditPage: ...
+
+
+class TrafficStatsPort(Protocol):
+    """Gateway traffic over time for the dashboard (control_plane.traffic_stats)."""
+
+    async def series(self, window: TrafficWindow) -> TrafficSeries: ...

@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
+from control_plane.admin_users import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
 from control_plane.model import (
     AdminRole,
     AdminUser,
@@ -310,13 +322,30 @@ class CachePurged(BaseModel):
     generation: int = Field(description="the namespace's generation after the purge")
 
 
+def _unicode_password(password: SecretStr) -> SecretStr:
+    """`password` if it is Unicode text: a JSON `\\ud800` escape decodes to a lone surrogate, which
+    UTF-8 cannot encode, so the password hasher would fail (a 500) instead of a 422."""
+    try:
+        password.get_secret_value().encode()
+    except UnicodeEncodeError:
+        raise ValueError("must be Unicode text (it contains a lone surrogate escape)") from None
+    return password
+
+
+_Password = Annotated[SecretStr, AfterValidator(_unicode_password)]
+_PASSWORD_SCHEMA: dict[str, JsonValue] = {"minLength": PASSWORD_MIN_LENGTH, "maxLength": PASSWORD_MAX_LENGTH}
+
+
 class UserCreate(BaseModel):
     """A new admin UI user. The password is hashed at once; no response ever shows it or its hash."""
 
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
-    username: str = Field(description="2-64 characters: lower-case letters, digits, `._@-`")
-    password: SecretStr = Field(description="12 to 1024 characters")
+    username: str = Field(
+        description="2-64 characters: lower-case letters, digits, `._@-`",
+        json_schema_extra={"minLength": 2, "maxLength": 64, "pattern": "^[a-z0-9][a-z0-9._@-]*$"},
+    )  # checked by the users service (its messages); the schema only documents the rule
+    password: _Password = Field(description="12 to 1024 characters", json_schema_extra=_PASSWORD_SCHEMA)
     role: AdminRole
     tenant: TenantId | None = Field(default=None, description="required for (and only for) a `tenant` user")
 
@@ -326,7 +355,7 @@ class UserPassword(BaseModel):
 
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
-    password: SecretStr
+    password: _Password = Field(description="12 to 1024 characters", json_schema_extra=_PASSWORD_SCHEMA)
 
 
 class UserPublic(BaseModel):

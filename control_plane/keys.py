@@ -33,12 +33,17 @@ shares the tag `{t:<tenant>}`, so one Lua script can admit, settle and bill a re
 | `tw:{admin}:login:<username>` | string (integer) with a TTL: failed logins in the window | admin | admin |
 | `tw:{admin}:login_ip:<ip>` | string (integer), TTL: failed logins per address (IPv6: /64) | admin | admin |
 | `tw:{admin}:audit` | stream of `AuditEntry` JSON (field `a`) | admin | admin |
+| `tw:{stats}:m:<YYYYMMDDHHMM>` | hash of traffic counters of one UTC minute, TTL | ext_proc ledger | admin |
+| `tw:{stats}:h:<YYYYMMDDHH>` | hash of traffic counters of one UTC hour, TTL | ext_proc ledger | admin |
+| `tw:{stats}:th:<YYYYMMDDHH>:<metric>` | zset tenant → requests, tokens or cost; TTL | ext_proc | admin |
 
 `<period>` is a UTC month `YYYY-MM` or a UTC day `YYYY-MM-DD`. Usage hash fields are
 `<model>|<price version>|<metric>` (per model and price version) and `*|*|<metric>` (tenant totals),
 with the metrics in `USAGE_METRICS`; model names cannot contain `|`.
 A cache namespace (`cache_namespace`) is `t.<tenant>` (a tenant's own entries) or `s.<name>` (a shared
 namespace tenants opt into); an entry id is the sha-256 (hex) of its canonical request.
+Traffic hash fields (`TRAFFIC_FIELDS`, `traffic_model_field`, `traffic_latency_field`) are described
+in `ext_proc.governance.traffic_stats`; `<metric>` of a tenant zset is one of `TRAFFIC_TENANT_METRICS`.
 A registration member is `<model>|<backend name>` (`registration_member`); neither can contain `|`.
 """
 
@@ -60,6 +65,10 @@ __all__ = [
     "REGISTRY_SNAPSHOT",
     "REGISTRY_VERSION",
     "TOTAL",
+    "TRAFFIC_FIELDS",
+    "TRAFFIC_HOUR_TTL_S",
+    "TRAFFIC_MINUTE_TTL_S",
+    "TRAFFIC_TENANT_METRICS",
     "USAGE_METRICS",
     "XDS_NODES",
     "admin_login_failures",
@@ -77,6 +86,11 @@ __all__ = [
     "tenant_rate",
     "tenant_reservations",
     "tenant_usage",
+    "traffic_hour",
+    "traffic_latency_field",
+    "traffic_minute",
+    "traffic_model_field",
+    "traffic_tenant_top",
     "usage_field",
 ]
 
@@ -197,3 +211,45 @@ def admin_login_failures(username: str) -> str:
 def admin_login_failures_ip(ip: str) -> str:
     """Failed UI logins from one client address (an IPv6 address counts as its /64 network)."""
     return f"tw:{{admin}}:login_ip:{ip}"
+
+
+TRAFFIC_FIELDS = (
+    "requests",  # ledger records (every outcome)
+    "errors",  # upstream_error, incomplete, upstream_cut, lost
+    "rejected",  # refused by the gateway
+    "cache_hits",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_pico",
+)
+"""Counters of every traffic bucket hash (besides the per-model and latency fields)."""
+TRAFFIC_TENANT_METRICS = ("requests", "tokens", "cost")
+"""The per-hour tenant sorted sets: requests, prompt + completion tokens, cost in pico-units."""
+TRAFFIC_MINUTE_TTL_S = 2 * 3_600 + 600
+TRAFFIC_HOUR_TTL_S = 8 * 86_400
+
+
+def traffic_minute(minute: str) -> str:
+    """Traffic counters of one UTC minute, `minute` as `YYYYMMDDHHMM`."""
+    return f"tw:{{stats}}:m:{minute}"
+
+
+def traffic_hour(hour: str) -> str:
+    """Traffic counters of one UTC hour, `hour` as `YYYYMMDDHH`."""
+    return f"tw:{{stats}}:h:{hour}"
+
+
+def traffic_tenant_top(hour: str, metric: str) -> str:
+    """Tenants of one UTC hour ranked by `metric` (one of `TRAFFIC_TENANT_METRICS`)."""
+    return f"tw:{{stats}}:th:{hour}:{metric}"
+
+
+def traffic_model_field(model: str, metric: str) -> str:
+    """A per-model field of a traffic hash: `m|<model>|<requests, tokens, cost_pico or errors>`."""
+    return f"m|{model}|{metric}"
+
+
+def traffic_latency_field(index: int) -> str:
+    """The latency histogram bucket `index` of a traffic hash (`LATENCY_BUCKETS_MS[index]`; the last
+    index, `len(LATENCY_BUCKETS_MS)`, counts everything slower)."""
+    return f"lat|{index}"

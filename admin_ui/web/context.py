@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from admin_ui.deps import Services, services_for
 from admin_ui.settings import AdminSettings
 from admin_ui.web.csrf import LoginCsrf
 from admin_ui.web.sessions import RedisSessionStore, Session
@@ -34,6 +35,7 @@ __all__ = [
     "TEMPLATES_DIR",
     "UI_PATH",
     "CurrentSession",
+    "PageServices",
     "SecurityHeaders",
     "WebDep",
     "WebServices",
@@ -50,9 +52,11 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
+    "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; "
+    "object-src 'none'"
 )
-"""No inline scripts or styles anywhere: every page works with assets from `/ui/static` alone."""
+"""No inline scripts or styles anywhere: every page works with assets from `/ui/static` and `/ui/vendor`
+alone. (`data:` images: plotly.js probes image support with one when it loads.)"""
 
 _PAGE_HEADERS: Mapping[str, str] = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
@@ -109,7 +113,7 @@ def render(
     session: Session | None = None,
 ) -> Response:
     """A page from `templates/`; `session` (the signed-in user, if any) fills the header bar."""
-    values: dict[str, Any] = {"session": session, "error": None}
+    values: dict[str, Any] = {"session": session, "error": None, "notice": None}
     values.update(context or {})
     return _templates.TemplateResponse(request, template, values, status_code=status_code)
 
@@ -118,7 +122,8 @@ class SecurityHeaders:
     """ASGI middleware: the security headers on every response under `/ui` (pages, errors, assets).
 
     Pages get `Cache-Control: no-store` (they show who is signed in and carry CSRF tokens); stylesheets
-    and other assets are revalidated (`no-cache`) so a new release shows at once.
+    and other assets are revalidated (`no-cache`) so a new release shows at once; third-party libraries
+    under `/ui/vendor/` (plotly.js, ~5 MB, changes only with the installed wheel) are cached for a week.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -129,7 +134,10 @@ class SecurityHeaders:
         if not (path == UI_PATH or path.startswith(UI_PATH + "/")):
             await self.app(scope, receive, send)
             return
-        cache = "no-cache" if path.startswith(UI_PATH + "/static/") else "no-store"
+        if path.startswith(UI_PATH + "/vendor/"):
+            cache = "public, max-age=604800"
+        else:
+            cache = "no-cache" if path.startswith(UI_PATH + "/static/") else "no-store"
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -160,3 +168,12 @@ async def current_session(request: Request, web: WebDep) -> Session | None:
 
 
 CurrentSession = Annotated[Session | None, Depends(current_session)]
+
+
+def _page_services(request: Request) -> Services:
+    """The app's services for a page handler. Writes made through them are audited under the signed-in
+    user's name (`request.state.actor`, set by the `SignedIn` guard)."""
+    return services_for(request)
+
+
+PageServices = Annotated[Services, Depends(_page_services)]

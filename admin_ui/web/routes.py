@@ -1,4 +1,5 @@
-"""The admin UI's server-rendered pages under `/ui`: sign-in, the dashboard, sign-out.
+"""The admin UI's server-rendered pages under `/ui`: sign-in and sign-out (the dashboard and the other
+pages are in `admin_ui.web.pages`).
 
 Signing in: `GET /ui/login` sets a signed double-submit CSRF token (cookie `tollway_login_csrf` and a
 hidden field); `POST /ui/login` checks it, then the throttle, then the password, and on success sets the
@@ -14,15 +15,13 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Form, Request
-from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import RedirectResponse, Response
 
-from admin_ui.deps import Services
+from admin_ui.deps import services_for
 from admin_ui.web.context import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -35,9 +34,8 @@ from admin_ui.web.context import (
     render,
 )
 from admin_ui.web.csrf import LOGIN_CSRF_MAX_AGE_S, csrf_ok
-from admin_ui.web.sessions import Session
-from control_plane.errors import StoreUnavailableError
-from control_plane.model.admin_user import AdminRole
+from admin_ui.web.guards import UiRoute
+from admin_ui.web.pages import PAGE_ROUTERS
 
 __all__ = ["install_ui", "router"]
 
@@ -48,33 +46,7 @@ BAD_LOGIN_CSRF = "Your sign-in form expired or did not come from this site. Plea
 _MAX_USERNAME_CHARS = 256  # longer is nobody's username; the throttle counts its first 128 characters
 
 
-class _UiRoute(APIRoute):
-    """A page route whose store outages (Redis/Valkey unreachable) answer an HTML 503 page, not JSON."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def guarded(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except StoreUnavailableError:
-                _log.warning("admin UI: a store is unreachable; answering 503")
-                return render(
-                    request,
-                    "error.html",
-                    {"title": "Service unavailable", "error": "A data store is unreachable. Try again soon."},
-                    status_code=503,
-                )
-
-        return guarded
-
-
-router = APIRouter(prefix=UI_PATH, route_class=_UiRoute, include_in_schema=False)
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
+router = APIRouter(prefix=UI_PATH, route_class=UiRoute, include_in_schema=False)
 
 
 def _client_ip(request: Request) -> str | None:
@@ -104,6 +76,7 @@ def _login_page(
     status_code: int = 200,
     error: str | None = None,
     username: str = "",
+    next_page: str = "",
     headers: dict[str, str] | None = None,
 ) -> Response:
     """The sign-in form with a fresh double-submit CSRF token (in the cookie and the hidden field)."""
@@ -111,7 +84,7 @@ def _login_page(
     response = render(
         request,
         "login.html",
-        {"csrf": token, "error": error, "username": username},
+        {"csrf": token, "error": error, "username": username, "next": _safe_next(next_page)},
         status_code=status_code,
     )
     _set_cookie(response, web, LOGIN_CSRF_COOKIE, token, LOGIN_CSRF_MAX_AGE_S)
@@ -122,6 +95,12 @@ def _login_page(
 def _wait_message(wait_s: int) -> str:
     minutes = max(1, math.ceil(wait_s / 60))
     return f"Too many attempts; try again in {minutes} minute{'s' if minutes != 1 else ''}."
+
+
+def _safe_next(target: str) -> str:
+    """Where to go after signing in: a page of this UI only (never another site), else ''."""
+    local = target.startswith(f"{UI_PATH}/") and "\\" not in target and len(target) <= 2048
+    return target if local and not target.startswith(f"{UI_PATH}/login") else ""
 
 
 def _to(path: str) -> RedirectResponse:
@@ -135,9 +114,9 @@ async def ui_root() -> Response:
 
 
 @router.get("/login")
-async def login_page(request: Request, web: WebDep) -> Response:
-    """The sign-in form."""
-    return _login_page(request, web)
+async def login_page(request: Request, web: WebDep, next: str = "") -> Response:
+    """The sign-in form; `next` is the page to show after signing in."""
+    return _login_page(request, web, next_page=next)
 
 
 @router.post("/login")
@@ -147,11 +126,12 @@ async def login(
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "",
 ) -> Response:
     """Sign in: CSRF, then the throttle, then the password; on success a session and 303 to `/ui/`."""
     if not web.login_csrf.verify(request.cookies.get(LOGIN_CSRF_COOKIE), csrf):
         _log.info("admin UI sign-in refused: a missing or invalid CSRF token")
-        return _login_page(request, web, status_code=400, error=BAD_LOGIN_CSRF)
+        return _login_page(request, web, status_code=400, error=BAD_LOGIN_CSRF, next_page=next)
     name = username.strip().lower()[:_MAX_USERNAME_CHARS]
     ip = _client_ip(request)
     wait_s = await web.throttle.retry_after(name, ip)
@@ -163,9 +143,10 @@ async def login(
             status_code=429,
             error=_wait_message(wait_s),
             username=name,
+            next_page=next,
             headers={"Retry-After": str(wait_s)},
         )
-    users = _services(request).users
+    users = services_for(request).users
     if users is None:
         return render(
             request,
@@ -177,45 +158,17 @@ async def login(
     if user is None:
         await web.throttle.failed(name, ip)
         _log.info("admin UI sign-in failed")
-        return _login_page(request, web, status_code=401, error=WRONG_CREDENTIALS, username=name)
+        return _login_page(
+            request, web, status_code=401, error=WRONG_CREDENTIALS, username=name, next_page=next
+        )
     await web.throttle.succeeded(name)
     await web.sessions.destroy(request.cookies.get(SESSION_COOKIE))  # never keep a session from before
     cookie, session = await web.sessions.create(user)
     _log.info("admin UI sign-in: %r (%s)", session.username, session.role.value)
-    response = _to(f"{UI_PATH}/")
+    response = _to(_safe_next(next) or f"{UI_PATH}/")
     _set_cookie(response, web, SESSION_COOKIE, cookie, None)
     _clear_cookie(response, web, LOGIN_CSRF_COOKIE)
     return response
-
-
-async def _figures(request: Request, session: Session) -> dict[str, Any]:
-    """What the first dashboard shows: registry and fleet counts, or a tenant user's tenant id."""
-    if session.role is AdminRole.TENANT:
-        return {"tenant": session.tenant}
-    services = _services(request)
-    snapshot = await services.registry.snapshot()
-    nodes = await services.xds_status.all()
-    spec = snapshot.spec
-    return {
-        "tenant": None,
-        "figures": [
-            ("Registry version", snapshot.version),
-            ("Tenants", len(spec.tenants)),
-            ("Models", len(spec.models)),
-            ("Plans", len(spec.plans)),
-            ("Prices", len(spec.prices)),
-            ("Upstream credentials", len(spec.credentials)),
-            ("Envoy nodes", len(nodes)),
-        ],
-    }
-
-
-@router.get("/")
-async def dashboard(request: Request, session: CurrentSession) -> Response:
-    """The dashboard (a first version); signed out → 303 to the sign-in form."""
-    if session is None:
-        return _to(f"{UI_PATH}/login")
-    return render(request, "dashboard.html", await _figures(request, session), session=session)
 
 
 @router.post("/logout")
@@ -244,3 +197,5 @@ def install_ui(app: FastAPI, web: WebServices) -> None:
     app.add_middleware(SecurityHeaders)
     app.mount(f"{UI_PATH}/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
     app.include_router(router)
+    for page_router in PAGE_ROUTERS:
+        app.include_router(page_router)

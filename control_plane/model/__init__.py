@@ -67,6 +67,13 @@ from control_plane.model.traffic import (
     Timeouts,
     TrafficPolicy,
 )
+from control_plane.model.traffic_stats import (
+    LATENCY_BUCKETS_MS,
+    TopEntry,
+    TrafficBucket,
+    TrafficSeries,
+    TrafficWindow,
+)
 from control_plane.model.xds_status import Nack, NodeStatus, ResourceStatus
 
 __all__ = [
@@ -80,6 +87,7 @@ __all__ = [
     "GATEWAY_HEADER_PREFIX",
     "GRPC_MESSAGE_HEADROOM_BYTES",
     "KEY_SECRET_PREFIX",
+    "LATENCY_BUCKETS_MS",
     "MAX_REQUEST_BYTES_CEILING",
     "MODEL_CLUSTER_PREFIX",
     "MODEL_HEADER",
@@ -134,7 +142,11 @@ __all__ = [
     "TenantId",
     "TenantStatus",
     "Timeouts",
+    "TopEntry",
+    "TrafficBucket",
     "TrafficPolicy",
+    "TrafficSeries",
+    "TrafficWindow",
     "UpstreamCredential",
     "Username",
     "cache_hit_cost_pico",

@@ -27,7 +27,13 @@ PlanName = Annotated[
     str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9]([a-z0-9_-]{0,62}[a-z0-9])?$")
 ]
 
-_Count = Annotated[int, Field(ge=0)]
+MAX_COUNT = 2**53 - 1
+"""Counts, limits and prices are checked in Lua (doubles): exact up to 2^53 - 1 (9e15 micro = 9e9 units)."""
+MAX_REQUESTS_PER_MINUTE = 2**32 - 1
+"""Envoy's local rate limit bucket holds a uint32."""
+
+_Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+_RequestsPerMinute = Annotated[int, Field(ge=0, le=MAX_REQUESTS_PER_MINUTE)]
 
 
 class BillingKind(StrEnum):
@@ -66,7 +72,7 @@ class Limits(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    requests_per_minute: _Count | None = None
+    requests_per_minute: _RequestsPerMinute | None = None
     input_tokens_per_minute: _Count | None = None
     output_tokens_per_minute: _Count | None = None
     tokens_per_minute: _Count | None = None

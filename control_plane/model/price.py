@@ -14,6 +14,10 @@ __all__ = ["PICO_PER_MICRO", "Price", "cache_hit_cost_pico", "price_at", "token_
 PICO_PER_MICRO = 1_000_000
 """pico-units (1e-12) per micro-unit (1e-6)."""
 
+_MAX_PRICE = 10**11
+"""100,000 currency units per 1M tokens: far above any real price, and low enough that a request's cost
+in pico-units (tokens x price) stays inside Redis's signed 64-bit counters."""
+
 
 class Price(BaseModel):
     """Prices in micro-currency units per 1M tokens, valid from `effective_from` until the next version."""
@@ -22,12 +26,13 @@ class Price(BaseModel):
 
     model: ModelName
     effective_from: AwareDatetime
-    input_per_1m_micro: int = Field(default=0, ge=0)
-    output_per_1m_micro: int = Field(default=0, ge=0)
-    cached_input_per_1m_micro: int = Field(default=0, ge=0)
+    input_per_1m_micro: int = Field(default=0, ge=0, le=_MAX_PRICE)
+    output_per_1m_micro: int = Field(default=0, ge=0, le=_MAX_PRICE)
+    cached_input_per_1m_micro: int = Field(default=0, ge=0, le=_MAX_PRICE)
     cache_hit_per_1m_micro: int = Field(
         default=0,
         ge=0,
+        le=_MAX_PRICE,
         description="per 1M tokens (prompt + completion) of an answer served from the "
         "gateway's response cache, for tenants whose cache policy bills hits at the cache price",
     )

@@ -27,6 +27,7 @@ from ext_proc.governance.lease import LeaseBook
 from ext_proc.governance.quota_scripts import SETTLE
 from ext_proc.governance.settlement import BillingTerms, RecordFields, SettleCommand, cost_for, settle_command
 from ext_proc.governance.spool import Spool
+from ext_proc.governance.traffic_stats import TrafficStatsRecorder
 
 __all__ = ["RedisBillingSink"]
 
@@ -57,8 +58,11 @@ class RedisBillingSink:
         retry_s: float = 1.0,
         timeout_s: float = 5.0,
         clock: Callable[[], datetime] = _now,
+        traffic: TrafficStatsRecorder | None = None,
     ) -> None:
         self._client = client
+        self._traffic = traffic
+        """Counts every record SETTLE billed, for the dashboard (statistics; None: not counted)."""
         self._policies = policies
         self._leases = leases
         self.spool = spool
@@ -220,6 +224,8 @@ class RedisBillingSink:
             if isinstance(outcome, ResponseError):
                 _logger.error("SETTLE refused %s: %s", command.request_id, outcome)
                 dead.append(command)
+            elif self._traffic is not None and isinstance(outcome, list) and outcome and outcome[0] == 1:
+                self._traffic.settled(command.args, outcome[1])  # 0 = a duplicate: counted once only
             self._leases.release(command.tenant, command.request_id)
         if dead:
             await asyncio.to_thread(self.spool.append, dead, dead=True)

@@ -24,6 +24,7 @@ from control_plane.model import BillingKind, Limits, RequestOutcome
 from ext_proc.governance.policies import PolicyTableHolder
 from ext_proc.governance.quota_scripts import SETTLE
 from ext_proc.governance.settlement import BillingTerms, RecordFields, SettleCommand, cost_for, settle_command
+from ext_proc.governance.traffic_stats import TrafficStatsRecorder
 
 __all__ = ["Reconciler"]
 
@@ -107,9 +108,11 @@ class Reconciler:
         grace_s: float = 2.0,
         dedupe_ttl_s: int = 7 * 86_400,
         clock: Callable[[], datetime] = _now,
+        traffic: TrafficStatsRecorder | None = None,
     ) -> None:
         self._client = client
         self._policies = policies
+        self._traffic = traffic
         self._interval_s = interval_s
         self._grace_ms = int(grace_s * 1000)
         self._dedupe_ttl_s = dedupe_ttl_s
@@ -140,6 +143,7 @@ class Reconciler:
     async def _bill(self, tenant: str, rids: list[str], limits: Limits) -> int:
         stored: list[bytes | str | None] = await self._client.hmget(tenant_reservations(tenant), rids)
         now = self._clock()
+        commands: list[SettleCommand] = []
         async with self._client.pipeline(transaction=False) as pipe:
             for rid, raw in zip(rids, stored, strict=True):
                 command = lost_command(
@@ -151,9 +155,15 @@ class Reconciler:
                     dedupe_ttl_s=self._dedupe_ttl_s,
                     now=now,
                 )
+                commands.append(command)
                 await self._settle(keys=command.keys, args=command.args, client=pipe)
             results = await pipe.execute()
-        billed = sum(1 for result in results if int(result[0]) == 1)
+        billed = 0
+        for command, result in zip(commands, results, strict=True):
+            if int(result[0]) == 1:
+                billed += 1
+                if self._traffic is not None:
+                    self._traffic.settled(command.args, result[1])
         if billed:
             _logger.warning("reconciler billed %d lost requests of tenant %s", billed, tenant)
         return billed

@@ -7,8 +7,8 @@
         governance.policies        # PolicyTableHolder (load it from the snapshot feed)
 
 Background tasks while open: the key-change follower (cache coherence), the lease renewer, the ledger
-writer, the spool replayer and the reconciler. Leaving the context cancels them and drains the ledger
-queue to Redis, or to the spool when Redis is down.
+writer, the spool replayer, the reconciler and the traffic statistics flusher. Leaving the context
+cancels them and drains the ledger queue to Redis, or to the spool when Redis is down.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from ext_proc.governance.policies import PolicyTableHolder
 from ext_proc.governance.quota import RedisQuotaGate
 from ext_proc.governance.reconciler import Reconciler
 from ext_proc.governance.spool import Spool
+from ext_proc.governance.traffic_stats import TrafficStatsRecorder
 from ext_proc.settings import ExtProcSettings
 
 __all__ = ["GovernanceRuntime", "build_jwt_verifier"]
@@ -66,6 +67,7 @@ class GovernanceRuntime:
         self.settings = settings
         self.policies = policies
         self.leases = LeaseBook()
+        self.traffic = TrafficStatsRecorder(client)
         self.authenticator = RedisAuthenticator(
             client,
             cache_size=settings.key_cache_size,
@@ -80,6 +82,7 @@ class GovernanceRuntime:
             Spool(settings.spool_dir),
             dedupe_ttl_s=settings.ledger_dedupe_ttl_s,
             queue_max=settings.ledger_queue_max,
+            traffic=self.traffic,
         )
         self.gate = RedisQuotaGate(
             client,
@@ -98,6 +101,7 @@ class GovernanceRuntime:
             interval_s=settings.reconcile_interval_s,
             grace_s=settings.reconcile_grace_s,
             dedupe_ttl_s=settings.ledger_dedupe_ttl_s,
+            traffic=self.traffic,
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._writer: asyncio.Task[None] | None = None
@@ -120,6 +124,7 @@ class GovernanceRuntime:
             "lease-renewer": self.renewer.run(),
             "spool-replayer": self.billing.run_replayer(self.settings.spool_replay_interval_s),
             "reconciler": self.reconciler.run(),
+            "traffic-stats": self.traffic.run_flusher(),
         }
         self._tasks = [asyncio.create_task(coro, name=f"governance-{name}") for name, coro in loops.items()]
         self._writer = asyncio.create_task(self.billing.run_writer(), name="governance-ledger-writer")
@@ -141,4 +146,5 @@ class GovernanceRuntime:
             _logger.error("governance tasks did not stop: %s", sorted(t.get_name() for t in pending))
         self._tasks, self._writer = [], None
         await self.billing.close()
+        await self.traffic.flush()  # the dashboard's counts of the records just drained (best effort)
         _logger.info("governance stopped; %d records left in memory", self.billing.pending)

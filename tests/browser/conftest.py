@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, sync_playwright
 
 from control_plane.admin_client import AdminClient
 from control_plane.launcher import Stack, StackInfo, StackSettings
@@ -66,9 +66,11 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
-def screenshot(page: Page, name: str) -> Path:
-    """Save the page as `test-artifacts/screenshots/<name>.png` (full page)."""
+def screenshot(page: Page, name: str, mask: Sequence[Locator] = ()) -> Path:
+    """Save the page as `test-artifacts/screenshots/<name>.png` (full page; `mask` boxes hidden, e.g. a
+    secret). Waits for the page's fonts and charts to settle first."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=str(path), full_page=True, mask=list(mask))
     return path

@@ -13,6 +13,7 @@ from control_plane.admin_users import AdminUsers
 from control_plane.keystore import KeyStore
 from control_plane.model import AdminUser, ApiKey, NodeStatus, Snapshot
 from control_plane.registry import Registry
+from tests.support.audit_fakes import MemoryAuditLog
 from tests.support.cache_admin_fakes import MemoryCacheAdmin
 
 
@@ -101,13 +102,17 @@ class MemoryAdminUserStore:
 
 
 class MemoryUsageReader:
-    """In-memory fake of the usage port: counters per (tenant, month)."""
+    """In-memory fake of the usage port: counters per (tenant, month `YYYY-MM` or day `YYYY-MM-DD`)."""
 
     def __init__(self, usage: dict[tuple[str, str], dict[str, int]] | None = None) -> None:
         self.usage = usage or {}
 
     async def month_usage(self, tenant: str, month: str) -> Mapping[str, int]:
         return dict(self.usage.get((tenant, month), {}))
+
+    async def day_usage(self, tenant: str, days: Sequence[str]) -> Mapping[str, Mapping[str, int]]:
+        """Per (tenant, `YYYY-MM-DD`) counters, kept in the same `usage` dict as the months."""
+        return {day: dict(self.usage.get((tenant, day), {})) for day in days}
 
 
 class FakeClock:
@@ -138,6 +143,7 @@ class AdminHarness:
     xds_status: MemoryXdsStatusStore = field(default_factory=MemoryXdsStatusStore)
     cache: MemoryCacheAdmin = field(default_factory=MemoryCacheAdmin)
     user_store: MemoryAdminUserStore = field(default_factory=MemoryAdminUserStore)
+    audit: MemoryAuditLog = field(default_factory=MemoryAuditLog)
 
     def __post_init__(self) -> None:
         self.registry = Registry(self.store)
@@ -151,6 +157,7 @@ class AdminHarness:
             admin_token=ADMIN_TOKEN,
             cache_port=self.cache,
             users_port=self.users,
+            audit_port=self.audit,
         )
 
     def admin_client(self) -> AdminClient:

@@ -18,6 +18,7 @@ from ext_proc.governance.contracts import RequestResult
 from ext_proc.governance.lease import LeaseRenewer
 from ext_proc.governance.reconciler import Reconciler
 from ext_proc.governance.runtime import GovernanceRuntime
+from ext_proc.governance.traffic_stats import TrafficStatsRecorder
 from ext_proc.settings import ExtProcSettings
 from tests.integration.governance.conftest import (
     Governance,
@@ -51,8 +52,9 @@ async def test_reconciler_bills_an_expired_lease_once_and_finish_after_does_not_
     holder = holder_for(snapshot(Limits(tokens_per_minute=100_000)))
     gov = Governance(redis_client, holder, tmp_path, lease_ttl_s=1.0)
     admission = await gov.gate.admit(request(holder, "crashed", prompt=120, output=80))
-    first = Reconciler(redis_client, holder, grace_s=0.3)
-    second = Reconciler(redis_client, holder, grace_s=0.3)
+    traffic = TrafficStatsRecorder(None)
+    first = Reconciler(redis_client, holder, grace_s=0.3, traffic=traffic)
+    second = Reconciler(redis_client, holder, grace_s=0.3, traffic=traffic)
     assert await first.reconcile_once() == 0  # still alive
     await asyncio.sleep(1.4)
     counts = await asyncio.gather(first.reconcile_once(), second.reconcile_once())
@@ -66,6 +68,10 @@ async def test_reconciler_bills_an_expired_lease_once_and_finish_after_does_not_
     assert await redis_client.zcard(tenant_inflight("acme")) == 0
     assert await redis_client.hmget(tenant_rate("acme"), "rc", "rt") == [b"0", b"0"]
     assert await second.reconcile_once() == 0
+    counted = [c for key, c in traffic.pending().items() if ":m:" in key]  # the dashboard's minute
+    assert len(counted) == 1
+    assert counted[0]["requests"] == 1  # one lost request, counted by the replica that billed it
+    assert counted[0]["errors"] == 1
     gov.billing.finish(admission, ok(100, 500))  # the "dead" replica was only slow
     await gov.flush()
     assert len(await records(redis_client)) == 1

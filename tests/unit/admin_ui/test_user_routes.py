@@ -151,6 +151,27 @@ async def test_bad_passwords_and_usernames_are_422_without_echo(
     assert "sesame-open" not in weak.text
 
 
+async def test_a_password_with_a_lone_surrogate_is_a_422_not_a_500(
+    client: httpx.AsyncClient, harness: AdminHarness
+) -> None:
+    # JSON may escape a lone surrogate ("\ud800"): json.loads accepts it, pydantic's `str` refuses it,
+    # but `SecretStr` let it through to the password hasher, which cannot encode it (was a 500).
+    headers = {"Content-Type": "application/json"}
+    body = b'{"username": "alice", "password": "\\ud800correct horse battery", "role": "admin"}'
+    created = await client.post("/admin/v1/users", content=body, headers=headers)
+    assert created.status_code == 422, created.text
+    assert created.json()["error"]["code"] == "validation_failed"
+    assert created.json()["error"]["param"] == "password"
+    assert "lone surrogate" in created.json()["error"]["message"]
+    assert "correct horse" not in created.text
+    assert harness.user_store.users == {}
+    await client.post("/admin/v1/users", json=ALICE)
+    body = b'{"password": "correct horse battery\\udfff"}'
+    changed = await client.post("/admin/v1/users/alice/password", content=body, headers=headers)
+    assert changed.status_code == 422, changed.text
+    assert changed.json()["error"]["param"] == "password"
+
+
 async def test_unknown_users_are_404(client: httpx.AsyncClient) -> None:
     for method, path, body in (
         ("GET", "/admin/v1/users/nobody", None), ("POST", "/admin/v1/users/nobody/disable", None),
