@@ -24,12 +24,14 @@ from control_plane.keys import tenant_ledger
 from control_plane.launcher import Stack, StackInfo, StackSettings
 from control_plane.launcher.readiness import redis_ping, wait_until
 from control_plane.model import Limits
+from tests.support.envoy_probe import EnvoyProbe
 from tests.support.load import Load
 from tests.support.tenants import TenantFactory
 
 pytestmark = pytest.mark.integration
 
 OUTAGE_S = 30.0
+EXT_PROC_CLUSTER = "tollway_ext_proc"
 
 
 @pytest.fixture(scope="module")
@@ -96,9 +98,20 @@ def test_redis_outage_matches_the_failure_table_and_loses_no_ledger_record(outag
     admin.close()
     store = redis.Redis.from_url(info.redis_url)
     url = info.listener_url
-    # Warm both ext_procs' key caches (Envoy spreads requests over them).
-    warmups = 6
-    assert all(_chat(url, tenant.headers).status_code == 200 for _ in range(warmups))
+    # Warm every ext_proc's key cache: only a key a replica has seen is served during the outage (a
+    # key it never saw gets 503 auth_unavailable, with no ledger record). Envoy picks the replica, so
+    # send until each one has answered at least two requests.
+    probe_envoy = EnvoyProbe(info.envoy_admin_url)
+    start = probe_envoy.requests_per_host(EXT_PROC_CLUSTER)
+    assert len(start) == 2, start
+    warmups = 0
+    while (
+        warmups < 6
+        or min(n - start[port] for port, n in probe_envoy.requests_per_host(EXT_PROC_CLUSTER).items()) < 2
+    ):
+        assert warmups < 60, "Envoy sent every warm-up request to one ext_proc"
+        assert _chat(url, tenant.headers).status_code == 200
+        warmups += 1
     extra_requests = warmups
 
     # A stream that starts before the outage and ends during it must still be billed.

@@ -66,5 +66,24 @@ class EnvoyProbe:
             return views
         return []
 
+    def requests_per_host(self, cluster: str) -> dict[int, int]:
+        """Each host's `rq_total` (requests or gRPC streams it was sent), by port."""
+        response = httpx.get(f"{self.admin_url}/clusters", params={"format": "json"}, timeout=5.0)
+        response.raise_for_status()
+        for status in response.json().get("cluster_statuses", []):
+            if status.get("name") == cluster:
+                return {
+                    int(host["address"]["socket_address"]["port_value"]): next(
+                        (
+                            int(s.get("value", 0))
+                            for s in host.get("stats", [])
+                            if s.get("name") == "rq_total"
+                        ),
+                        0,
+                    )
+                    for host in status.get("host_statuses", [])
+                }
+        return {}
+
     def host(self, cluster: str, port: int) -> HostView | None:
         return next((h for h in self.hosts(cluster) if h.port == port), None)
