@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import NamedTuple, Protocol
 
-import redis.asyncio as aioredis
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import ValidationError
@@ -32,6 +31,7 @@ from control_plane.errors import (
 )
 from control_plane.keys import ADMIN_USERS
 from control_plane.model import AdminRole, AdminUser
+from control_plane.redis_client import RedisClient
 
 __all__ = [
     "PASSWORD_MAX_LENGTH",
@@ -124,7 +124,7 @@ class AdminUserStore(Protocol):
 class RedisAdminUserStore:
     """Admin UI users in the `tw:{admin}:users` hash (username → AdminUser JSON)."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: RedisClient) -> None:
         self._client = client
 
     async def get(self, username: str) -> AdminUser | None:

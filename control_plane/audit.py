@@ -13,13 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import redis.asyncio as aioredis
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from control_plane.errors import StoreUnavailableError
 from control_plane.keys import ADMIN_AUDIT
 from control_plane.model import AuditEntry
+from control_plane.redis_client import RedisClient
 
 __all__ = ["AUDIT_MAX_ENTRIES", "AuditPage", "RedisAuditLog"]
 
@@ -49,7 +49,7 @@ class RedisAuditLog:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         *,
         max_entries: int = AUDIT_MAX_ENTRIES,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),

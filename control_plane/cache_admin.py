@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from redis.typing import EncodableT, FieldT
 
@@ -27,6 +26,7 @@ from control_plane.keys import (
     tenant_cache_stats,
 )
 from control_plane.model import CacheStats
+from control_plane.redis_client import RedisClient
 
 __all__ = ["CacheAdmin", "purge_cache_namespace"]
 
@@ -49,7 +49,7 @@ def _stats(tenant: str, raw: dict[bytes | str, bytes | str]) -> CacheStats:
     return CacheStats(tenant=tenant, **counters)
 
 
-async def purge_cache_namespace(client: aioredis.Redis, namespace: str) -> int:
+async def purge_cache_namespace(client: RedisClient, namespace: str) -> int:
     """Bump `namespace`'s generation, then announce it on the feed; the new generation.
 
     Raises RedisError/OSError when the bump fails. A failed announcement is only logged: the bump alone
@@ -76,7 +76,7 @@ class CacheAdmin:
     Counters live with governance state (`client`); entries, generations and the index feed live in the
     cache's Redis (`entries`), which a deployment may keep separate (ext_proc's `cache_redis_url`)."""
 
-    def __init__(self, client: aioredis.Redis, *, entries: aioredis.Redis | None = None) -> None:
+    def __init__(self, client: RedisClient, *, entries: RedisClient | None = None) -> None:
         self._client = client
         self._entries = entries if entries is not None else client
 

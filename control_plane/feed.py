@@ -12,12 +12,12 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 
-import redis.asyncio as aioredis
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from control_plane.keys import REGISTRY_CHANGES, REGISTRY_SNAPSHOT
 from control_plane.model import Snapshot
+from control_plane.redis_client import RedisClient, open_pubsub
 
 __all__ = ["SnapshotFeed"]
 
@@ -27,7 +27,7 @@ _log = logging.getLogger(__name__)
 class SnapshotFeed:
     """Yields the registry snapshot whenever its version changes (normally: grows)."""
 
-    def __init__(self, client: aioredis.Redis, *, poll_interval_s: float = 2.0, retry_s: float = 0.5) -> None:
+    def __init__(self, client: RedisClient, *, poll_interval_s: float = 2.0, retry_s: float = 0.5) -> None:
         self._client = client
         self._poll_interval_s = poll_interval_s
         self._retry_s = retry_s
@@ -48,7 +48,7 @@ class SnapshotFeed:
         last_version = -1
         while True:
             try:
-                async with self._client.pubsub(ignore_subscribe_messages=True) as pubsub:
+                async with await open_pubsub(self._client) as pubsub:
                     await pubsub.subscribe(REGISTRY_CHANGES)
                     while True:
                         snapshot = await self.current()

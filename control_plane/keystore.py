@@ -1,7 +1,8 @@
 """API keys: create, list, revoke and rotate; the only writer of the `tw:{keys}:*` key family.
 
-Every write is one MULTI/EXEC: `HSET by_hash sha → ApiKey JSON`, `HSET by_id id → sha` for each key
-written, one `INCR version` and one `PUBLISH changes sha` per key. ext_proc reads `by_hash`, follows
+Every write is one Lua script (atomic like MULTI/EXEC, and legal on a Redis Cluster, whose pipelines
+refuse PUBLISH): `HSET by_hash sha → ApiKey JSON`, `HSET by_id id → sha` for each key written, one
+`INCR version` and one `PUBLISH changes sha` per key. ext_proc reads `by_hash`, follows
 `changes` and polls `version`. Secrets exist only in the return value of `create`/`rotate`; neither they
 nor their hashes are logged.
 """
@@ -12,7 +13,6 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-import redis.asyncio as aioredis
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
@@ -24,10 +24,25 @@ from control_plane.errors import (
 )
 from control_plane.keys import KEYS_BY_HASH, KEYS_BY_ID, KEYS_CHANGES, KEYS_VERSION
 from control_plane.model import ApiKey, KeyState, Snapshot
+from control_plane.redis_client import RedisClient
 
 __all__ = ["KeyRecords", "KeyStore", "RedisKeyRecords", "RedisKeyStore", "SnapshotSource"]
 
 _UNREACHABLE = "the key store (Redis/Valkey) is unreachable"
+
+# KEYS: by_hash, by_id, version, changes (a channel, passed as a key: same hash tag). ARGV: sha, JSON,
+# id for each key. Writes every key, bumps the version once, then announces each sha.
+_WRITE = """
+for i = 1, #ARGV, 3 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  redis.call('HSET', KEYS[2], ARGV[i + 2], ARGV[i])
+end
+redis.call('INCR', KEYS[3])
+for i = 1, #ARGV, 3 do
+  redis.call('PUBLISH', KEYS[4], ARGV[i])
+end
+return 1
+"""
 
 
 def _utc_now() -> datetime:
@@ -51,10 +66,11 @@ class KeyRecords(Protocol):
 
 
 class RedisKeyRecords:
-    """Keys in the `tw:{keys}:*` hashes (one Cluster slot), each write in one MULTI/EXEC."""
+    """Keys in the `tw:{keys}:*` hashes (one Cluster slot), each write in one Lua script."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: RedisClient) -> None:
         self._client = client
+        self._write = client.register_script(_WRITE)
 
     async def by_id(self, key_id: str) -> ApiKey | None:
         try:
@@ -74,14 +90,8 @@ class RedisKeyRecords:
 
     async def write(self, keys: Sequence[ApiKey]) -> None:
         try:
-            async with self._client.pipeline(transaction=True) as pipe:
-                for key in keys:
-                    pipe.hset(KEYS_BY_HASH, key.secret_hash, key.model_dump_json())
-                    pipe.hset(KEYS_BY_ID, key.id, key.secret_hash)
-                pipe.incr(KEYS_VERSION)
-                for key in keys:
-                    pipe.publish(KEYS_CHANGES, key.secret_hash)
-                await pipe.execute()
+            args = [value for key in keys for value in (key.secret_hash, key.model_dump_json(), key.id)]
+            await self._write(keys=[KEYS_BY_HASH, KEYS_BY_ID, KEYS_VERSION, KEYS_CHANGES], args=args)
         except (RedisError, OSError) as exc:
             raise StoreUnavailableError(_UNREACHABLE) from exc
 
@@ -195,6 +205,6 @@ class RedisKeyStore(KeyStore):
     """The key store on Redis/Valkey (the `tw:{keys}:*` layout ext_proc reads)."""
 
     def __init__(
-        self, client: aioredis.Redis, registry: SnapshotSource, *, clock: Callable[[], datetime] = _utc_now
+        self, client: RedisClient, registry: SnapshotSource, *, clock: Callable[[], datetime] = _utc_now
     ) -> None:
         super().__init__(RedisKeyRecords(client), registry, clock=clock)

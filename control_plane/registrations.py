@@ -21,7 +21,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import orjson
-import redis.asyncio as aioredis
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
@@ -34,6 +33,7 @@ from control_plane.keys import (
 )
 from control_plane.model import Backend, BackendRegistration, Snapshot, registration_problems
 from control_plane.model.registration import DEFAULT_REGISTRATION_TTL_S
+from control_plane.redis_client import RedisClient, open_pubsub
 
 __all__ = [
     "RedisRegistrationStore",
@@ -126,7 +126,7 @@ class RedisRegistrationStore:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         *,
         clock: Callable[[], datetime] = _utc_now,
         poll_interval_s: float = 1.0,
@@ -199,7 +199,7 @@ class RedisRegistrationStore:
         last: tuple[tuple[str, Backend], ...] | None = None
         while True:
             try:
-                async with self._client.pubsub(ignore_subscribe_messages=True) as pubsub:
+                async with await open_pubsub(self._client) as pubsub:
                     await pubsub.subscribe(REGISTRATIONS_CHANGES)
                     while True:
                         live = await self._read()

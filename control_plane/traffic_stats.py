@@ -22,7 +22,6 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from control_plane.errors import StoreUnavailableError
@@ -34,6 +33,7 @@ from control_plane.keys import (
     traffic_tenant_top,
 )
 from control_plane.model import LATENCY_BUCKETS_MS, TopEntry, TrafficBucket, TrafficSeries, TrafficWindow
+from control_plane.redis_client import RedisClient, queue_script
 
 __all__ = ["TOP_N", "RedisTrafficStats", "latency_quantile"]
 
@@ -102,7 +102,7 @@ def _number(value: bytes | str | int | float | None) -> int:
 class RedisTrafficStats:
     """`TrafficStatsPort` over Redis: a window's buckets and top 10s, in one pipeline."""
 
-    def __init__(self, client: aioredis.Redis, *, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(self, client: RedisClient, *, clock: Callable[[], datetime] = _now) -> None:
         self._client = client
         self._clock = clock
         self._top_tenants = client.register_script(_TOP_TENANTS)
@@ -130,7 +130,9 @@ class RedisTrafficStats:
             async with asyncio.timeout(10.0), self._client.pipeline(transaction=False) as pipe:
                 for key in keys:
                     pipe.hgetall(key)
-                await self._top_tenants(keys=[*zset_keys, scratch], args=[len(hours), TOP_N], client=pipe)
+                await queue_script(
+                    pipe, self._top_tenants, keys=[*zset_keys, scratch], args=[len(hours), TOP_N]
+                )
                 results = await pipe.execute()
         except (RedisError, OSError, TimeoutError) as exc:
             raise StoreUnavailableError("the traffic statistics store (Redis/Valkey) is unreachable") from exc

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from control_plane.errors import StoreUnavailableError
 from control_plane.keys import XDS_NODES
 from control_plane.model import NodeStatus
+from control_plane.redis_client import RedisClient
 
 __all__ = ["RedisXdsStatusStore"]
 
 
 class RedisXdsStatusStore:
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: RedisClient) -> None:
         self._client = client
 
     async def put(self, status: NodeStatus) -> None:

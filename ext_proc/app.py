@@ -14,11 +14,9 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-import redis.asyncio as aioredis
-
 from control_plane.feed import SnapshotFeed
 from control_plane.model import Snapshot
-from control_plane.redis_client import connect
+from control_plane.redis_client import RedisClient, connect
 from ext_proc.cache.runtime import CacheRuntime
 from ext_proc.governance.policies import PolicyTableHolder
 from ext_proc.governance.runtime import GovernanceRuntime
@@ -55,7 +53,7 @@ async def run(settings: ExtProcSettings, *, stop: asyncio.Event | None = None) -
 async def serve(
     settings: ExtProcSettings,
     snapshots: SnapshotSource,
-    client: aioredis.Redis,
+    client: RedisClient,
     *,
     stop: asyncio.Event | None = None,
 ) -> None:

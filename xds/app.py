@@ -12,11 +12,9 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-import redis.asyncio as aioredis
-
 from control_plane.feed import SnapshotFeed
 from control_plane.model import BackendRegistration, Snapshot
-from control_plane.redis_client import connect
+from control_plane.redis_client import RedisClient, connect
 from control_plane.registrations import RedisRegistrationStore
 from control_plane.xds_status import RedisXdsStatusStore
 from xds.cache import SnapshotCache
@@ -113,7 +111,7 @@ async def run(
 
 async def _serve(
     settings: XdsSettings,
-    client: aioredis.Redis,
+    client: RedisClient,
     stop: asyncio.Event,
     on_listening: Callable[[int], None] | None,
 ) -> None:

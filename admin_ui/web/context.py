@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-import redis.asyncio as aioredis
 from fastapi import Depends, Request
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.datastructures import MutableHeaders
@@ -26,6 +25,7 @@ from admin_ui.settings import AdminSettings
 from admin_ui.web.csrf import LoginCsrf
 from admin_ui.web.sessions import RedisSessionStore, Session
 from admin_ui.web.throttle import LoginThrottle
+from control_plane.redis_client import RedisClient
 
 __all__ = [
     "CONTENT_SECURITY_POLICY",
@@ -77,7 +77,7 @@ class WebServices:
     cookie_secure: bool
 
 
-def web_services(settings: AdminSettings, client: aioredis.Redis) -> WebServices:
+def web_services(settings: AdminSettings, client: RedisClient) -> WebServices:
     """The UI's services as the settings describe them, over one Redis/Valkey client."""
     return WebServices(
         sessions=RedisSessionStore(

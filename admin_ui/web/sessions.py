@@ -19,13 +19,13 @@ import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-import redis.asyncio as aioredis
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from redis.exceptions import RedisError
 
 from control_plane.errors import StoreUnavailableError
 from control_plane.keys import admin_session, admin_user_sessions
 from control_plane.model.admin_user import AdminRole, AdminUser
+from control_plane.redis_client import RedisClient
 
 __all__ = ["LAST_SEEN_GRANULARITY_S", "RedisSessionStore", "Session", "session_hash"]
 
@@ -70,7 +70,7 @@ class RedisSessionStore:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         *,
         idle_ttl_s: int,
         absolute_ttl_s: int,

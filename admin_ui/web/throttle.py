@@ -21,10 +21,10 @@ from __future__ import annotations
 import ipaddress
 import logging
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from control_plane.keys import admin_login_failures, admin_login_failures_ip
+from control_plane.redis_client import RedisClient
 
 __all__ = ["FAIL_CLOSED_RETRY_S", "LoginThrottle", "address_key"]
 
@@ -69,7 +69,7 @@ class LoginThrottle:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         *,
         max_failures: int = 5,
         window_s: int = 900,

@@ -9,6 +9,8 @@ from collections.abc import Callable
 import httpx
 import redis
 
+from control_plane.redis_client import is_cluster_url, parse_cluster_url
+
 __all__ = ["free_port", "http_ok", "http_status", "redis_ping", "tcp_open", "wait_until"]
 
 
@@ -43,6 +45,12 @@ def http_status(url: str, headers: dict[str, str] | None = None) -> int | None:
 
 
 def redis_ping(url: str) -> bool:
+    """True if the server answers PING; for a `redis+cluster://` URL, if every node it names does."""
+    urls = parse_cluster_url(url).node_urls if is_cluster_url(url) else (url,)
+    return all(_ping(node_url) for node_url in urls)
+
+
+def _ping(url: str) -> bool:
     try:
         client = redis.Redis.from_url(url, socket_timeout=1.0)
         try:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Protocol
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from control_plane.errors import StoreUnavailableError
 from control_plane.keys import REGISTRY_CHANGES, REGISTRY_SNAPSHOT, REGISTRY_VERSION
 from control_plane.model import Snapshot
+from control_plane.redis_client import RedisClient
 
 __all__ = ["RedisRegistryStore", "RegistryStore"]
 
@@ -42,7 +42,7 @@ class RegistryStore(Protocol):
 class RedisRegistryStore:
     """Snapshot JSON and its version in two keys of one hash slot, written together by a Lua script."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: RedisClient) -> None:
         self._client = client
         self._cas = client.register_script(_COMPARE_AND_SWAP)
 

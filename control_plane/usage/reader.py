@@ -7,11 +7,11 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import date
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from control_plane.errors import StoreUnavailableError, UsagePeriodError
 from control_plane.keys import tenant_usage
+from control_plane.redis_client import RedisClient
 
 __all__ = ["RedisUsageReader", "check_day", "check_month"]
 
@@ -57,7 +57,7 @@ class RedisUsageReader:
     """The raw counters of one tenant per month or per day: `usage_field` → integer (an absent hash is
     no usage)."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: RedisClient) -> None:
         self._client = client
 
     async def month_usage(self, tenant: str, month: str) -> dict[str, int]:

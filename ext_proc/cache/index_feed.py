@@ -23,11 +23,11 @@ import time
 import traceback
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from control_plane.cache_feed import EntryAdded, NamespacePurged, decode_feed_event
 from control_plane.keys import CACHE_FEED
+from control_plane.redis_client import RedisClient
 from ext_proc.cache.store import ThrottledLog
 from ext_proc.cache.vector_index import PartitionedVectorIndex
 
@@ -51,7 +51,7 @@ class IndexFollower:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         index: PartitionedVectorIndex,
         *,
         block_ms: int = 1000,

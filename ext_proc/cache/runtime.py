@@ -15,9 +15,7 @@ import contextlib
 import logging
 from types import TracebackType
 
-import redis.asyncio as aioredis
-
-from control_plane.redis_client import connect
+from control_plane.redis_client import RedisClient, connect
 from ext_proc.cache.contracts import Embedder
 from ext_proc.cache.embedder import BudgetedEmbedder, RemoteEmbedder
 from ext_proc.cache.index_feed import IndexFollower
@@ -79,10 +77,10 @@ def _remote_embedder(settings: ExtProcSettings, *, budget_s: float) -> RemoteEmb
 class CacheRuntime:
     """Owns the cache's Redis client (when it is not the governance one), embedder and tasks."""
 
-    def __init__(self, settings: ExtProcSettings, client: aioredis.Redis) -> None:
+    def __init__(self, settings: ExtProcSettings, client: RedisClient) -> None:
         self._settings = settings
         self._shared_client = client
-        self._own_client: aioredis.Redis | None = None
+        self._own_client: RedisClient | None = None
         self._embedder: Embedder | None = None
         self._store_embedder: Embedder | None = None
         self._tasks: list[asyncio.Task[None]] = []

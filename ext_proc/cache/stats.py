@@ -13,10 +13,10 @@ import asyncio
 import logging
 from collections import defaultdict
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from control_plane.keys import CACHE_STAT_FIELDS, tenant_cache_stats
+from control_plane.redis_client import RedisClient
 
 __all__ = ["CacheStatsRecorder"]
 
@@ -28,7 +28,7 @@ class CacheStatsRecorder:
 
     def __init__(
         self,
-        client: aioredis.Redis | None,
+        client: RedisClient | None,
         *,
         interval_s: float = 1.0,
         max_tenants: int = 100_000,

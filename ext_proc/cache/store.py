@@ -37,11 +37,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from control_plane.cache_feed import CACHE_FEED_MAXLEN, EntryAdded, NamespacePurged, encode_feed_event
 from control_plane.keys import CACHE_FEED, cache_entry, cache_generation
+from control_plane.redis_client import RedisClient
 from ext_proc.cache.contracts import CachedAnswer, CacheEntry, Vector
 from ext_proc.cache.similarity import vector_to_bytes
 
@@ -163,7 +163,7 @@ class RedisAnswerStore:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         *,
         feed_maxlen: int = CACHE_FEED_MAXLEN,
         timeout_s: float = 0.25,

@@ -24,12 +24,12 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-import redis.asyncio as aioredis
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from control_plane.keys import KEYS_BY_HASH, KEYS_CHANGES, KEYS_VERSION
 from control_plane.model import ApiKey, KeyState, hash_secret
+from control_plane.redis_client import RedisClient, open_pubsub
 from ext_proc.errors import AuthUnavailableError, InvalidApiKeyError
 from ext_proc.governance.contracts import Principal
 from ext_proc.governance.jwt_auth import JwtVerifier
@@ -72,7 +72,7 @@ class RedisAuthenticator:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         *,
         cache_size: int = 100_000,
         negative_ttl_s: float = 2.0,
@@ -135,7 +135,7 @@ class RedisAuthenticator:
         last_version: bytes | str | None = None
         while True:
             try:
-                async with self._client.pubsub(ignore_subscribe_messages=True) as pubsub:
+                async with await open_pubsub(self._client) as pubsub:
                     await pubsub.subscribe(KEYS_CHANGES)
                     if subscribed_before:
                         self.cache.clear()  # messages may have been lost while disconnected

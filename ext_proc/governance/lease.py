@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from control_plane.keys import tenant_inflight
+from control_plane.redis_client import RedisClient, queue_script
 from ext_proc.governance.quota_scripts import RENEW
 
 __all__ = ["LeaseBook", "LeaseRenewer"]
@@ -54,7 +54,7 @@ class LeaseBook:
 class LeaseRenewer:
     """Re-scores this replica's Redis leases every `lease_ttl_s / 3`."""
 
-    def __init__(self, client: aioredis.Redis, leases: LeaseBook, *, lease_ttl_s: float) -> None:
+    def __init__(self, client: RedisClient, leases: LeaseBook, *, lease_ttl_s: float) -> None:
         self._client = client
         self._leases = leases
         self._lease_ms = int(lease_ttl_s * 1000)
@@ -68,7 +68,9 @@ class LeaseRenewer:
             return 0
         async with self._client.pipeline(transaction=False) as pipe:
             for tenant, rids in leases.items():
-                await self._renew(keys=[tenant_inflight(tenant)], args=[self._lease_ms, *rids], client=pipe)
+                await queue_script(
+                    pipe, self._renew, keys=[tenant_inflight(tenant)], args=[self._lease_ms, *rids]
+                )
             results = await pipe.execute()
         return sum(int(r) for r in results)
 

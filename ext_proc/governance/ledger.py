@@ -18,10 +18,10 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from control_plane.model import BillingKind, Limits, RequestOutcome
+from control_plane.redis_client import RedisClient, queue_script
 from ext_proc.governance.contracts import Admission, PolicyTableSource, Principal, RequestResult
 from ext_proc.governance.lease import LeaseBook
 from ext_proc.governance.quota_scripts import SETTLE
@@ -48,7 +48,7 @@ class RedisBillingSink:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         policies: PolicyTableSource,
         leases: LeaseBook,
         spool: Spool,
@@ -210,7 +210,7 @@ class RedisBillingSink:
         try:
             async with asyncio.timeout(self._timeout_s), self._client.pipeline(transaction=False) as pipe:
                 for command in batch:
-                    await self._settle(keys=command.keys, args=command.args, client=pipe)
+                    await queue_script(pipe, self._settle, keys=command.keys, args=command.args)
                 results = await pipe.execute(raise_on_error=False)
         except (RedisError, OSError, TimeoutError) as exc:
             self._down_until = time.monotonic() + self._retry_s

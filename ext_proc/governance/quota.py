@@ -30,7 +30,6 @@ from datetime import UTC, datetime
 from typing import Literal
 
 import orjson
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from control_plane.keys import (
@@ -42,6 +41,7 @@ from control_plane.keys import (
     usage_field,
 )
 from control_plane.model import PICO_PER_MICRO, BillingKind, Limits, RequestOutcome, token_cost_pico
+from control_plane.redis_client import RedisClient
 from ext_proc.errors import (
     GatewayError,
     InsufficientQuotaError,
@@ -114,7 +114,7 @@ class RedisQuotaGate:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         policies: PolicyTableSource,
         leases: LeaseBook,
         billing: BillingSink,

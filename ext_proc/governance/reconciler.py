@@ -16,11 +16,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import orjson
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from control_plane.keys import tenant_inflight, tenant_reservations
 from control_plane.model import BillingKind, Limits, RequestOutcome
+from control_plane.redis_client import RedisClient, queue_script
 from ext_proc.governance.policies import PolicyTableHolder
 from ext_proc.governance.quota_scripts import SETTLE
 from ext_proc.governance.settlement import BillingTerms, RecordFields, SettleCommand, cost_for, settle_command
@@ -101,7 +101,7 @@ class Reconciler:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         policies: PolicyTableHolder,
         *,
         interval_s: float = 5.0,
@@ -156,7 +156,7 @@ class Reconciler:
                     now=now,
                 )
                 commands.append(command)
-                await self._settle(keys=command.keys, args=command.args, client=pipe)
+                await queue_script(pipe, self._settle, keys=command.keys, args=command.args)
             results = await pipe.execute()
         billed = 0
         for command, result in zip(commands, results, strict=True):

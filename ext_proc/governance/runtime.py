@@ -19,8 +19,7 @@ from collections.abc import Coroutine
 from types import TracebackType
 from typing import Any
 
-import redis.asyncio as aioredis
-
+from control_plane.redis_client import RedisClient
 from ext_proc.governance.auth import RedisAuthenticator
 from ext_proc.governance.jwt_auth import JwksSource, JwtVerifier
 from ext_proc.governance.lease import LeaseBook, LeaseRenewer
@@ -61,9 +60,7 @@ def build_jwt_verifier(settings: ExtProcSettings) -> JwtVerifier | None:
 class GovernanceRuntime:
     """Owns the governance components of one ext_proc process and their background tasks."""
 
-    def __init__(
-        self, settings: ExtProcSettings, client: aioredis.Redis, policies: PolicyTableHolder
-    ) -> None:
+    def __init__(self, settings: ExtProcSettings, client: RedisClient, policies: PolicyTableHolder) -> None:
         self.settings = settings
         self.policies = policies
         self.leases = LeaseBook()

@@ -29,7 +29,6 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 import orjson
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from control_plane.keys import (
@@ -42,6 +41,7 @@ from control_plane.keys import (
     traffic_tenant_top,
 )
 from control_plane.model import LATENCY_BUCKETS_MS, RequestOutcome
+from control_plane.redis_client import RedisClient
 
 __all__ = ["ERROR_OUTCOMES", "RECORD_ARG", "TrafficStatsRecorder"]
 
@@ -77,7 +77,7 @@ class TrafficStatsRecorder:
 
     def __init__(
         self,
-        client: aioredis.Redis | None,
+        client: RedisClient | None,
         *,
         interval_s: float = 1.0,
         timeout_s: float = 1.0,
