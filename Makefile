@@ -8,7 +8,8 @@ STAMP := $(VENV)/.tollway-installed
 PROTOS := ext_proc/proto/ext_proc.binpb
 PYTEST_ARGS ?=
 
-.PHONY: venv run test lint typecheck imports unit integration browser browser-deps bench clean
+.PHONY: venv run test lint typecheck imports unit integration container browser browser-deps bench clean \
+	images compose-up compose-down
 
 venv: $(STAMP) $(PROTOS)
 
@@ -26,7 +27,7 @@ $(PROTOS): $(STAMP)
 run: venv
 	$(BIN)/tollway up
 
-test: venv lint typecheck imports unit integration browser
+test: venv lint typecheck imports images unit integration container browser
 
 lint: venv
 	$(BIN)/ruff check .
@@ -41,8 +42,28 @@ imports: venv
 unit: venv
 	$(BIN)/pytest tests/unit -q $(PYTEST_ARGS)
 
-integration: venv
+integration: venv images
 	$(BIN)/pytest tests/integration -q $(PYTEST_ARGS)
+
+# Images for compose and the container tests, built offline (debootstrap base, wheels from the host);
+# Docker's layer cache makes a rebuild in the same run cheap. TOLLWAY_BASE=registry builds FROM
+# python:3.11-slim-bookworm instead.
+# Without a Docker engine (and CI unset) nothing is built: the Redis-backed integration tests then use
+# the embedded Valkey binary and the container tests skip. With CI=true a missing engine fails here.
+images: venv
+	@if [ "$$CI" = true ] || docker info >/dev/null 2>&1; then compose/build-images.sh; \
+	else echo "no Docker engine: images not built (container tests skip; CI=true would fail)"; fi
+
+# The compose deployment: `make compose-up` builds, starts, seeds the demo and prints an openai example.
+compose-up: venv
+	compose/up.sh
+
+compose-down:
+	compose/down.sh
+
+# Container tests need a Docker engine; with CI=true a missing engine fails `make images` (no skip).
+container: venv images
+	$(BIN)/pytest tests/container -q $(PYTEST_ARGS)
 
 # Browser tests drive Debian's chromium with Playwright (no browser download): installed here if missing.
 browser-deps:

@@ -10,7 +10,7 @@ import typer
 import yaml
 from pydantic import ValidationError
 
-from control_plane.cli import admin_users, backend, cache, credential, key, plan, price, tenant, usage
+from control_plane.cli import admin_users, backend, cache, credential, key, plan, price, serve, tenant, usage
 from control_plane.cli.connection import AdminUrlOpt, JsonOpt, StateDirOpt, TokenOpt, call, fail
 from control_plane.cli.health import print_backend_health
 from control_plane.cli.output import print_json, print_table, print_write
@@ -33,6 +33,8 @@ app.add_typer(credential.app, name="credentials")
 app.add_typer(cache.app, name="cache")
 app.add_typer(admin_users.app, name="admin")
 app.command("usage")(usage.usage)
+app.command("control-plane")(serve.control_plane)
+app.command("demo-seed")(serve.demo_seed)
 
 
 @app.command()

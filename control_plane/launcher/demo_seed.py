@@ -14,9 +14,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from control_plane.admin_client import AdminClient, AdminClientError
-from control_plane.model import Billing, BillingKind, CachePolicy, Limits, Plan, Price, Tenant, display_prefix
+from control_plane.model import (
+    Backend,
+    Billing,
+    BillingKind,
+    CachePolicy,
+    HealthCheck,
+    Limits,
+    Model,
+    Plan,
+    Price,
+    Tenant,
+    TrafficPolicy,
+    display_prefix,
+)
 
-__all__ = ["DEMO_KEY_FILE", "DEMO_PLAN", "DEMO_TENANT", "seed_demo"]
+__all__ = ["DEMO_KEY_FILE", "DEMO_PLAN", "DEMO_TENANT", "demo_model", "seed_demo"]
 
 DEMO_PLAN = "demo"
 DEMO_TENANT = "demo"
@@ -24,6 +37,16 @@ DEMO_KEY_FILE = "demo-key"
 _KEY_ID_FILE = "demo-key.id"
 _PRICE_FROM = datetime(2024, 1, 1, tzinfo=UTC)  # fixed, so seeding twice is the same price version
 _NOT_FOUND = 404
+
+
+def demo_model(name: str, upstream_url: str) -> Model:
+    """The demo model on the mock upstream at `upstream_url` (its OpenAI base URL, `…/v1`)."""
+    return Model(
+        name=name,
+        description="Demo model served by Tollway's mock OpenAI upstream",
+        backends=(Backend(name="mock", base_url=upstream_url),),
+        traffic=TrafficPolicy(health_check=HealthCheck(path="/health")),
+    )
 
 
 def _demo_plan() -> Plan:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import shutil
 import sys
@@ -36,7 +37,10 @@ def render_bootstrap(
     admin_host: str = "127.0.0.1",
     admin_url: str | None = None,
 ) -> str:
-    """`admin_url` is what the node advertises in its metadata; default `http://<admin_host>:<admin_port>`."""
+    """`admin_url` is what the node advertises in its metadata; default `http://<admin_host>:<admin_port>`.
+
+    Hosts given as IP addresses make STATIC clusters; host names (containers) make STRICT_DNS ones, where
+    one name may resolve to several replicas."""
     endpoints = [
         {"endpoint": {"address": {"socket_address": {"address": ext_proc_host, "port_value": port}}}}
         for port in ext_proc_ports
@@ -51,4 +55,13 @@ def render_bootstrap(
         xds_host=xds_host,
         xds_port=xds_port,
         ext_proc_endpoints=json.dumps(endpoints),
+        cluster_type="STATIC" if _is_ip(xds_host) and _is_ip(ext_proc_host) else "STRICT_DNS",
     )
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

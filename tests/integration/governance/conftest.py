@@ -1,4 +1,5 @@
-"""A real embedded Valkey per test (stoppable and restartable on the same port), plus governance builders."""
+"""A real Valkey per test (a container when Docker is there: tests/support/valkey.py), stoppable and
+restartable on the same port, plus governance builders."""
 
 from __future__ import annotations
 
@@ -24,22 +25,22 @@ from ext_proc.governance.ledger import RedisBillingSink
 from ext_proc.governance.policies import PolicyTableHolder
 from ext_proc.governance.quota import RedisQuotaGate
 from ext_proc.governance.spool import Spool
-from tests.support.valkey import ValkeyServer
+from tests.support.valkey import ValkeyContainer, ValkeyServer, private_valkey
 
 PRICE_FROM = datetime(2024, 1, 1, tzinfo=UTC)
 MODEL = "gpt-test"
 
 
 @pytest.fixture
-def valkey(tmp_path: Path) -> Iterator[ValkeyServer]:
-    server = ValkeyServer(tmp_path)
+def valkey(tmp_path: Path) -> Iterator[ValkeyServer | ValkeyContainer]:
+    server = private_valkey(tmp_path)
     server.start()
     yield server
     server.stop()
 
 
 @pytest.fixture
-async def redis_client(valkey: ValkeyServer) -> AsyncIterator[aioredis.Redis]:
+async def redis_client(valkey: ValkeyServer | ValkeyContainer) -> AsyncIterator[aioredis.Redis]:
     # A blocking pool: bursts wait for a connection instead of failing with MaxConnectionsError
     # (the default pool refuses the 101st concurrent command) — ext_proc must be wired the same way.
     pool = aioredis.BlockingConnectionPool.from_url(

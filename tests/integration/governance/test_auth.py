@@ -15,7 +15,7 @@ from control_plane.keys import KEYS_BY_HASH, KEYS_CHANGES, KEYS_VERSION
 from control_plane.model import ApiKey
 from ext_proc.errors import AuthUnavailableError, InvalidApiKeyError
 from ext_proc.governance.auth import RedisAuthenticator
-from tests.integration.governance.conftest import ValkeyServer
+from tests.integration.governance.conftest import ValkeyContainer, ValkeyServer
 
 NOW = datetime.now(UTC)
 
@@ -107,7 +107,7 @@ async def test_revoke_reaches_two_replicas_within_one_second(
 
 
 async def test_redis_down_cached_keys_work_unknown_keys_get_503(
-    valkey: ValkeyServer, redis_client: aioredis.Redis
+    valkey: ValkeyServer | ValkeyContainer, redis_client: aioredis.Redis
 ) -> None:
     clock = [NOW]
     key, secret = ApiKey.issue(tenant="acme", now=NOW, expires_at=NOW + timedelta(minutes=5))

@@ -22,6 +22,7 @@ from ext_proc.governance.traffic_stats import TrafficStatsRecorder
 from ext_proc.settings import ExtProcSettings
 from tests.integration.governance.conftest import (
     Governance,
+    ValkeyContainer,
     ValkeyServer,
     holder_for,
     request,
@@ -92,7 +93,7 @@ async def test_renewed_leases_are_not_reclaimed(redis_client: aioredis.Redis, tm
 
 
 async def test_spool_while_redis_is_down_then_replay_exactly_once(
-    valkey: ValkeyServer, redis_client: aioredis.Redis, tmp_path: Path
+    valkey: ValkeyServer | ValkeyContainer, redis_client: aioredis.Redis, tmp_path: Path
 ) -> None:
     holder = holder_for(snapshot())
     spool_dir = tmp_path / "spool"
@@ -119,7 +120,10 @@ async def test_spool_while_redis_is_down_then_replay_exactly_once(
 
 
 async def test_a_replay_that_raises_midway_returns_its_files_and_the_next_one_bills_them(
-    valkey: ValkeyServer, redis_client: aioredis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    valkey: ValkeyServer | ValkeyContainer,
+    redis_client: aioredis.Redis,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     holder = holder_for(snapshot())
     spool_dir = tmp_path / "spool"
@@ -184,7 +188,7 @@ async def test_a_command_that_always_fails_is_isolated_then_dead_lettered(
 
 
 async def test_runtime_stop_drains_the_queue_to_the_spool(
-    valkey: ValkeyServer, redis_client: aioredis.Redis, tmp_path: Path
+    valkey: ValkeyServer | ValkeyContainer, redis_client: aioredis.Redis, tmp_path: Path
 ) -> None:
     holder = holder_for(snapshot())
     settings = ExtProcSettings(spool_dir=tmp_path / "spool", reconcile_interval_s=60)
@@ -199,7 +203,7 @@ async def test_runtime_stop_drains_the_queue_to_the_spool(
 
 
 async def test_fail_closed_answers_503_and_records_the_refusal(
-    valkey: ValkeyServer, redis_client: aioredis.Redis, tmp_path: Path
+    valkey: ValkeyServer | ValkeyContainer, redis_client: aioredis.Redis, tmp_path: Path
 ) -> None:
     holder = holder_for(snapshot(Limits(requests_per_minute=100)))
     gov = Governance(redis_client, holder, tmp_path / "spool")
@@ -212,7 +216,7 @@ async def test_fail_closed_answers_503_and_records_the_refusal(
 
 
 async def test_local_mode_enforces_a_share_and_never_unlimited(
-    valkey: ValkeyServer, redis_client: aioredis.Redis, tmp_path: Path
+    valkey: ValkeyServer | ValkeyContainer, redis_client: aioredis.Redis, tmp_path: Path
 ) -> None:
     holder = holder_for(
         snapshot(Limits(requests_per_minute=10, daily_tokens=1_000), tenants=("acme", "fresh"))
