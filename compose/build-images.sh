@@ -32,6 +32,11 @@ offline_base() {
         say "base image $OFFLINE_BASE exists"
         return
     fi
+    if [ "$(id -u)" != 0 ]; then
+        echo "building $OFFLINE_BASE needs root (apt-get, debootstrap): run as root once, or use" \
+             "TOLLWAY_BASE=registry where a registry is reachable" >&2
+        exit 1
+    fi
     if ! command -v debootstrap >/dev/null; then
         say "installing debootstrap (apt-get)"
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null

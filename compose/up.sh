@@ -10,11 +10,10 @@ source compose/lib.sh
 compose/build-images.sh
 if [ ! -f "$ENV_FILE" ]; then
     say "writing $ENV_FILE (admin token and secret key; keep it private)"
-    umask 077
-    {
-        echo "TOLLWAY_ADMIN_TOKEN=$("$PYTHON" -c 'import secrets; print(secrets.token_urlsafe(32))')"
-        echo "TOLLWAY_SECRET_KEY=$(.venv/bin/tollway credentials generate-key)"
-    } >"$ENV_FILE"
+    token=$("$PYTHON" -c 'import secrets; print(secrets.token_urlsafe(32))')
+    secret_key=$(.venv/bin/tollway credentials generate-key)
+    [ -n "$token" ] && [ -n "$secret_key" ] || { echo "could not generate the secrets" >&2; exit 1; }
+    (umask 077 && printf 'TOLLWAY_ADMIN_TOKEN=%s\nTOLLWAY_SECRET_KEY=%s\n' "$token" "$secret_key" >"$ENV_FILE")
 fi
 set -a; source "$ENV_FILE"; set +a
 

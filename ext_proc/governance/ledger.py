@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import AskError, ClusterDownError, MovedError, RedisError, ResponseError, TryAgainError
 
 from control_plane.model import BillingKind, Limits, RequestOutcome
 from control_plane.redis_client import RedisClient, queue_script
@@ -37,6 +37,9 @@ _BATCH = 256
 _MAX_STRIKES = 3
 _MAX_TRACKED_STRIKES = 10_000
 _REJECT_TERMS = BillingTerms(BillingKind.PER_TOKEN)
+_NOT_DONE = (ClusterDownError, TryAgainError, MovedError, AskError)
+"""Replies (ResponseError subclasses) a cluster pipeline gives for a command it did not run: replay them,
+never send them to the dead spool. A cluster pipeline also returns connection errors as results."""
 
 
 def _now() -> datetime:
@@ -220,13 +223,23 @@ class RedisBillingSink:
             _logger.exception("ledger write failed unexpectedly (%d records)", len(batch))
             return await self._isolate(batch)
         dead: list[SettleCommand] = []
+        unsure: list[SettleCommand] = []
         for command, outcome in zip(batch, results, strict=True):
+            if isinstance(outcome, _NOT_DONE) or (
+                isinstance(outcome, Exception) and not isinstance(outcome, ResponseError)
+            ):
+                unsure.append(command)  # a cluster node lost mid-batch: maybe not run; replayed (idempotent)
+                continue  # its lease stays until the replay settles it
             if isinstance(outcome, ResponseError):
                 _logger.error("SETTLE refused %s: %s", command.request_id, outcome)
                 dead.append(command)
             elif self._traffic is not None and isinstance(outcome, list) and outcome and outcome[0] == 1:
                 self._traffic.settled(command.args, outcome[1])  # 0 = a duplicate: counted once only
             self._leases.release(command.tenant, command.request_id)
+        if unsure:
+            self._down_until = time.monotonic() + self._retry_s
+            _logger.warning("ledger write failed for %d of %d records; spooled", len(unsure), len(batch))
+            await asyncio.to_thread(self.spool.append, unsure)
         if dead:
             await asyncio.to_thread(self.spool.append, dead, dead=True)
         return True

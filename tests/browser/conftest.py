@@ -4,7 +4,6 @@ Playwright. Screenshots of the pages go to `test-artifacts/screenshots/` (look a
 from __future__ import annotations
 
 import shutil
-import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -12,7 +11,8 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, sync_playwright
 
 from control_plane.admin_client import AdminClient
-from control_plane.launcher import Stack, StackInfo, StackSettings
+from control_plane.launcher import StackInfo, StackSettings
+from tests.support.stacks import running_stack
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
@@ -27,18 +27,8 @@ def stack_info(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
         demo=True,
         log_level="info",
     )
-    stack = Stack(settings)
-    try:
-        stack.start()
-        assert stack.info is not None
+    with running_stack(settings) as stack:
         yield stack.info
-    finally:
-        stack.stop()
-        for process in stack.processes.values():
-            if process.exit_code() not in (0, -15, None):
-                sys.stderr.write(
-                    f"--- {process.name} exited {process.exit_code()}:\n{process.log_tail(50)}\n"
-                )
 
 
 @pytest.fixture(scope="session")

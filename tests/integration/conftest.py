@@ -17,6 +17,7 @@ from control_plane.launcher.readiness import free_port, http_ok, wait_until
 from control_plane.model import Limits
 from tests.support.envoy_probe import EnvoyProbe
 from tests.support.mock_fleet import MockFleet
+from tests.support.stacks import running_stack
 from tests.support.tenants import TenantFactory
 
 LEASE_OPTIONS = {"lease_ttl_s": "3", "reconcile_interval_s": "0.5", "reconcile_grace_s": "0.5"}
@@ -36,17 +37,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         # Short leases so that tests can watch reservations expire and be reconciled.
         ext_proc_options=LEASE_OPTIONS,
     )
-    stack = Stack(settings)
-    try:
-        stack.start()
+    with running_stack(settings) as stack:
         yield stack
-    finally:
-        stack.stop()
-        for process in stack.processes.values():
-            if process.exit_code() not in (0, -15, None):
-                sys.stderr.write(
-                    f"--- {process.name} exited {process.exit_code()}:\n{process.log_tail(50)}\n"
-                )
 
 
 @pytest.fixture(scope="session")

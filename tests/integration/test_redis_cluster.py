@@ -9,7 +9,6 @@ stream, and the usage counters equal both the records and what the SDK was told.
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -25,9 +24,10 @@ from redis.cluster import ClusterNode
 
 from control_plane.admin_client import AdminClient
 from control_plane.keys import REGISTRY_SNAPSHOT, TOTAL, tenant_ledger, tenant_usage, usage_field
-from control_plane.launcher import Stack, StackInfo, StackSettings
+from control_plane.launcher import StackInfo, StackSettings
 from control_plane.model import Limits, Price
 from tests.support.envoy_probe import EnvoyProbe
+from tests.support.stacks import running_stack
 from tests.support.tenants import ProvisionedTenant, TenantFactory
 from tests.support.valkey_cluster import ValkeyCluster
 
@@ -69,16 +69,8 @@ def cluster_stack(cluster: ValkeyCluster, tmp_path_factory: pytest.TempPathFacto
         demo=True,
         log_level="info",
     )
-    stack = Stack(settings)
-    try:
-        yield stack.start()
-    finally:
-        stack.stop()
-        for process in stack.processes.values():
-            if process.exit_code() not in (0, -15, None):
-                sys.stderr.write(
-                    f"--- {process.name} exited {process.exit_code()}:\n{process.log_tail(50)}\n"
-                )
+    with running_stack(settings) as stack:
+        yield stack.info
 
 
 @pytest.fixture(scope="module")
@@ -228,9 +220,8 @@ def test_rpm_and_ledger_are_exact_for_tenants_on_three_nodes(
     streams_after = probe.requests_per_host("tollway_ext_proc")
     # The refill of one request takes 60 / RPM s: a slower burst could rightly admit more than RPM.
     assert elapsed < 60 / RPM, f"the burst took {elapsed:.1f}s; the premise of exactness does not hold"
-    per_worker = {
-        port: streams_after.get(port, 0) - streams_before.get(port, 0) for port in info.ext_proc_ports
-    }
+    per_worker = {host: count - streams_before.get(host, 0) for host, count in streams_after.items()}
+    assert len(per_worker) == len(info.ext_proc_ports), per_worker
     assert all(count > 0 for count in per_worker.values()), per_worker  # both ext_procs took part
 
     for node, tenant in placed.items():

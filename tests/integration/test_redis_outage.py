@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections import Counter
@@ -26,6 +25,7 @@ from control_plane.launcher.readiness import redis_ping, wait_until
 from control_plane.model import Limits
 from tests.support.envoy_probe import EnvoyProbe
 from tests.support.load import Load
+from tests.support.stacks import running_stack
 from tests.support.tenants import TenantFactory
 
 pytestmark = pytest.mark.integration
@@ -45,17 +45,8 @@ def outage_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         log_level="info",
         ext_proc_options={"spool_replay_interval_s": "0.5"},
     )
-    stack = Stack(settings)
-    try:
-        stack.start()
+    with running_stack(settings) as stack:
         yield stack
-    finally:
-        stack.stop()
-        for process in stack.processes.values():
-            if process.exit_code() not in (0, -15, None):
-                sys.stderr.write(
-                    f"--- {process.name} exited {process.exit_code()}:\n{process.log_tail(50)}\n"
-                )
 
 
 def _chat(url: str, headers: dict[str, str]) -> httpx.Response:

@@ -4,7 +4,6 @@ that keeps cache entries away from quota and billing state would; governance sta
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
 
@@ -12,8 +11,9 @@ import openai
 import pytest
 
 from control_plane.admin_client import AdminClient
-from control_plane.launcher import Stack, StackInfo, StackSettings
+from control_plane.launcher import StackInfo, StackSettings
 from control_plane.model import CachePolicy, Limits
+from tests.support.stacks import running_stack
 from tests.support.tenants import TenantFactory
 from tests.support.valkey import ValkeyServer
 
@@ -39,18 +39,8 @@ def cache_stack(tmp_path_factory: pytest.TempPathFactory, cache_valkey: ValkeySe
         log_level="info",
         cache_redis_url=cache_valkey.url,
     )
-    stack = Stack(settings)
-    try:
-        stack.start()
-        assert stack.info is not None
+    with running_stack(settings) as stack:
         yield stack.info
-    finally:
-        stack.stop()
-        for process in stack.processes.values():
-            if process.exit_code() not in (0, -15, None):
-                sys.stderr.write(
-                    f"--- {process.name} exited {process.exit_code()}:\n{process.log_tail(50)}\n"
-                )
 
 
 def _ask(client: openai.OpenAI, model: str, text: str) -> tuple[str, float]:

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "compose" / "compose.yaml"
 TEST_OVERRIDE = ROOT / "tests" / "container" / "compose.test.yaml"
 DEMO_MODEL = "demo"
+_PASSED = {"PATH", "HOME", "TMPDIR", "XDG_RUNTIME_DIR"}
 MOCK_UPSTREAM = "http://mock-upstream:8000/v1"
 
 
@@ -63,8 +64,12 @@ class ComposeStack:
         self.listener_urls = (f"http://127.0.0.1:{ports['l1']}/v1", f"http://127.0.0.1:{ports['l2']}/v1")
         self.envoy_admin_urls = (f"http://127.0.0.1:{ports['a1']}", f"http://127.0.0.1:{ports['a2']}")
         self.redis_url = f"redis://127.0.0.1:{ports['valkey']}/0"
+        # Only what docker needs from the runner's environment: its TOLLWAY_* must not change the stack.
+        passed = {
+            name: value for name, value in os.environ.items() if name in _PASSED or name.startswith("DOCKER_")
+        }
         self.env = {
-            **os.environ,
+            **passed,
             "TOLLWAY_ADMIN_TOKEN": self.admin_token,
             "TOLLWAY_SECRET_KEY": generate_key(),
             "TOLLWAY_ADMIN_PORT": str(ports["admin"]),
@@ -75,6 +80,8 @@ class ComposeStack:
             "TOLLWAY_TEST_VALKEY_PORT": str(ports["valkey"]),
             **env,
         }
+        self._env_file = workdir / "compose.env"
+        self._env_file.write_text("")
         self.demo_key: str | None = None
         self._docker = docker.from_env()
         self._command = compose_command()
@@ -82,8 +89,9 @@ class ComposeStack:
     # --- lifecycle ---------------------------------------------------------------------------------
 
     def compose(self, *args: str, timeout_s: float = 300) -> str:
-        argv = [*self._command, "-p", self.project, "-f", str(COMPOSE_FILE), "-f", str(TEST_OVERRIDE),
-                "--profile", "demo", *args]  # fmt: skip
+        # An empty --env-file: compose/.env (a `make compose-up` on this machine) must not leak in.
+        argv = [*self._command, "-p", self.project, "--env-file", str(self._env_file),
+                "-f", str(COMPOSE_FILE), "-f", str(TEST_OVERRIDE), "--profile", "demo", *args]  # fmt: skip
         done = subprocess.run(
             argv, env=self.env, capture_output=True, text=True, timeout=timeout_s, check=False
         )

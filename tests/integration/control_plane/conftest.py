@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
 
-from tests.support.valkey import private_valkey
-
-
-@pytest.fixture(scope="module")
-def valkey_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Valkey private to the module: a container when Docker is there (tests/support/valkey.py)."""
-    server = private_valkey(tmp_path_factory.mktemp("valkey"))
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
-
 
 @pytest.fixture
-async def redis_client(valkey_server: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(valkey_server)
+async def redis_client(private_valkey_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(private_valkey_url)
     await client.flushdb()
     yield client
     await client.aclose()

@@ -26,14 +26,22 @@ def test_the_control_plane_is_the_admin_api_and_xds() -> None:
 def test_when_one_child_exits_the_other_is_stopped_and_its_code_returned(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    marker = tmp_path / "stopped"
-    failing = _module(tmp_path, "fails_soon", "import time, sys\ntime.sleep(0.3)\nsys.exit(3)\n", monkeypatch)
+    ready, marker = tmp_path / "ready", tmp_path / "stopped"
+    # The failing child waits until the other one handles SIGTERM (a slow runner must not race it).
+    failing = _module(
+        tmp_path,
+        "fails_soon",
+        f"import os, sys, time\n"
+        f"while not os.path.exists({str(ready)!r}):\n    time.sleep(0.02)\n"
+        f"sys.exit(3)\n",
+        monkeypatch,
+    )
     lasting = _module(
         tmp_path,
         "lasts",
         f"import signal, sys, time\n"
         f"def stop(*_):\n    open({str(marker)!r}, 'w').write('term')\n    sys.exit(0)\n"
-        f"signal.signal(signal.SIGTERM, stop)\ntime.sleep(60)\n",
+        f"signal.signal(signal.SIGTERM, stop)\nopen({str(ready)!r}, 'w').write('ready')\ntime.sleep(60)\n",
         monkeypatch,
     )
     started = time.monotonic()
