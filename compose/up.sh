@@ -33,7 +33,8 @@ cat <<SUMMARY
 Tollway (compose) is up.
   OpenAI base URLs : $(echo $listeners)
   admin API        : $admin_url  (docs: $admin_url/docs; token in $ENV_FILE)
-  admin UI         : $admin_url/ui/  (.venv/bin/tollway admin create-user NAME --role admin --admin-url $admin_url)
+  admin UI         : $admin_url/ui/  (a user: .venv/bin/tollway admin create-user NAME --role admin \\
+                       --admin-url $admin_url --token "\$(sed -n 's/^TOLLWAY_ADMIN_TOKEN=//p' $ENV_FILE)")
   demo API key     : $key  (also in compose/.state/demo-key)
   logs             : $(compose_cmd) --env-file $ENV_FILE -f compose/compose.yaml logs -f
 
