@@ -81,7 +81,8 @@ if ! sha256sum --status -c "$deps_stamp" 2>/dev/null; then
     sha256sum pyproject.toml >"$deps_stamp"
 fi
 say "building the tollway wheel"
-rm -rf "$CONTEXT/wheels/tollway" && mkdir -p "$CONTEXT/wheels/tollway"
+# setuptools reuses build/lib: a module deleted from the tree would still ship from there.
+rm -rf build "$CONTEXT/wheels/tollway" && mkdir -p "$CONTEXT/wheels/tollway"
 "$PYTHON" -m pip wheel --quiet --no-deps --wheel-dir "$CONTEXT/wheels/tollway" . \
     >"$BUILD/wheels.log" 2>&1 || { tail -20 "$BUILD/wheels.log" >&2; exit 1; }
 "$PYTHON" -m control_plane.launcher.container_envoy >"$CONTEXT/envoy.yaml"
