@@ -5,16 +5,18 @@ objects back into form values, and number formatting (thousands separators, mone
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
+from starlette.responses import RedirectResponse, Response
 
 from admin_ui.web.forms import FORM_ERROR, field_errors
 from admin_ui.web.guards import READ_ONLY, UiError
 from admin_ui.web.sessions import Session
+from control_plane.errors import RegistryConflictError, RegistryValidationError
 from control_plane.model.admin_user import AdminRole
 
 __all__ = [
@@ -24,6 +26,7 @@ __all__ = [
     "flatten",
     "pretty_json",
     "require_admin",
+    "save_or_show_again",
     "validation_state",
 ]
 
@@ -110,3 +113,17 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 def pretty_json(value: Any) -> str:
     """A JSON value as an indented text for a textarea."""
     return json.dumps(value, indent=2)
+
+
+async def save_or_show_again(
+    write: Awaitable[object], again: Callable[..., Response], *, done_url: str
+) -> Response:
+    """Run a registry write: 303 to `done_url` when it is done, else the form again with the registry's
+    message (422 for a refused write, 409 for a concurrent change)."""
+    try:
+        await write
+    except RegistryValidationError as exc:
+        return again(FormState(error=str(exc)))
+    except RegistryConflictError as exc:
+        return again(FormState(error=str(exc)), status_code=409)
+    return RedirectResponse(done_url, status_code=303)

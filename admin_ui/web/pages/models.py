@@ -21,7 +21,7 @@ from admin_ui.web.context import UI_PATH, PageServices, render
 from admin_ui.web.formatting import done_notice
 from admin_ui.web.forms import FORM_ERROR, field_errors
 from admin_ui.web.guards import AdminForm, Operator, UiError, UiRoute
-from admin_ui.web.pages.editing import FormState, attach_errors, require_admin
+from admin_ui.web.pages.editing import FormState, attach_errors, require_admin, save_or_show_again
 from admin_ui.web.pages.model_form import (
     MAX_ROWS,
     PROVIDERS,
@@ -152,14 +152,10 @@ async def _save(
     if editing is None and spec.model(model.name) is not None:
         taken = {"name": f"A model named {model.name!r} already exists; choose another name."}
         return again(FormState(taken, FORM_ERROR))
-    try:
-        await services.registry.put_model(model)
-    except RegistryValidationError as exc:
-        return again(FormState(error=str(exc)))
-    except RegistryConflictError as exc:
-        return again(FormState(error=str(exc)), status_code=409)
     done = "updated" if editing else "created"
-    return RedirectResponse(f"{UI_PATH}/models?done={done}", status_code=303)
+    return await save_or_show_again(
+        services.registry.put_model(model), again, done_url=f"{UI_PATH}/models?done={done}"
+    )
 
 
 @router.get("/models")

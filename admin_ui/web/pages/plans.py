@@ -20,7 +20,7 @@ from admin_ui.web.context import UI_PATH, PageServices, render
 from admin_ui.web.formatting import count, done_notice, money_micro
 from admin_ui.web.forms import FORM_ERROR, blank_to_none, lines, nest
 from admin_ui.web.guards import AdminForm, Operator, UiError, UiRoute
-from admin_ui.web.pages.editing import FormState, flatten, require_admin, validation_state
+from admin_ui.web.pages.editing import FormState, flatten, require_admin, save_or_show_again, validation_state
 from admin_ui.web.sessions import Session
 from control_plane.errors import RegistryConflictError, RegistryNotFoundError, RegistryValidationError
 from control_plane.model import Plan, RegistrySpec
@@ -237,14 +237,10 @@ async def _save(
     problem = _unknown_models(plan, spec)
     if problem is not None:
         return again(FormState(error=problem))
-    try:
-        await services.registry.put_plan(plan)
-    except RegistryValidationError as exc:
-        return again(FormState(error=str(exc)))
-    except RegistryConflictError as exc:
-        return again(FormState(error=str(exc)), status_code=409)
     done = "updated" if editing else "created"
-    return RedirectResponse(f"{UI_PATH}/plans?done={done}", status_code=303)
+    return await save_or_show_again(
+        services.registry.put_plan(plan), again, done_url=f"{UI_PATH}/plans?done={done}"
+    )
 
 
 @router.get("/plans")
